@@ -1,0 +1,204 @@
+import { availableParallelism, hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The only reader of process.env. Every variable is parsed by one schema; all problems are
+ * reported together (one line each) and the process refuses to start, instead of running with a
+ * silently defaulted value.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL');
+
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    WORKERS: int(1, 256).default(availableParallelism()),
+    NODE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (max 64)')
+      .optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    REDIS_URL: redisUrl.optional(),
+    REDIS_ADAPTER_URL: redisUrl.optional(),
+    REDIS_QUEUE_URL: redisUrl.optional(),
+    REDIS_CLUSTER: bool.default(false),
+    KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - only (max 32)')
+      .default('tether'),
+
+    JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    ALLOW_GUESTS: bool.default(true),
+    CORS_ORIGIN: z.string().min(1).default('*'),
+
+    WS_PING_INTERVAL: int(1000, 600_000).default(25_000),
+    WS_PING_TIMEOUT: int(1000, 600_000).default(10_000),
+    MAX_PAYLOAD_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+    MAX_EVENT_DATA_BYTES: int(16, 1024 * 1024).default(16 * 1024),
+
+    ROOM_TTL_MS: int(60_000, 30 * 24 * 3600_000).default(24 * 3600_000),
+    ROOM_MAX_PARTICIPANTS: int(1, 100_000).default(1000),
+    GRACE_PERIOD_MS: int(100, 24 * 3600_000).default(30_000),
+    TAKEOVER_GRACE_MS: int(0, 60_000).default(2_500),
+    RECONNECT_FLUSH_MS: int(50, 60_000).default(3_000),
+    SESSION_TTL_MS: int(60_000, 90 * 24 * 3600_000).default(7 * 24 * 3600_000),
+
+    CATCHUP_MAX_EVENTS: int(10, 1_000_000).default(1000),
+    CATCHUP_TTL_MS: int(1000, 7 * 24 * 3600_000).default(10 * 60_000),
+    CATCHUP_PAGE_SIZE: int(1, 10_000).default(500),
+    DEDUP_TTL_MS: int(1000, 7 * 24 * 3600_000).default(10 * 60_000),
+    PUBLISH_RATE_PER_SEC: int(1, 100_000).default(20),
+    PUBLISH_BURST: int(1, 100_000).default(40),
+    SIGNAL_RATE_PER_SEC: int(1, 100_000).default(30),
+
+    INBOX_TTL_MS: int(1000, 30 * 24 * 3600_000).default(24 * 3600_000),
+    INBOX_MAX_MESSAGES: int(1, 100_000).default(500),
+
+    PLAYBACK_SYNC_INTERVAL_MS: int(100, 3600_000).default(10_000),
+    DEFAULT_RTT_MS: int(0, 10_000).default(50),
+
+    DRAIN_BATCH_SIZE: int(1, 100_000).default(100),
+    DRAIN_INTERVAL_MS: int(0, 60_000).default(200),
+    DRAIN_RECONNECT_JITTER_MS: int(0, 120_000).default(2_000),
+    SHUTDOWN_TIMEOUT_MS: int(1000, 600_000).default(25_000),
+  });
+
+type Env = z.output<typeof schema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly workers: number;
+  readonly nodeId: string;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly redis: {
+    /** Undefined only in the cluster primary before it starts a local redis-server. */
+    readonly url: string | undefined;
+    readonly adapterUrl: string | undefined;
+    readonly queueUrl: string | undefined;
+    readonly cluster: boolean;
+    readonly keyPrefix: string;
+  };
+  readonly auth: {
+    readonly jwtSecret: string | undefined;
+    readonly serviceToken: string | undefined;
+    readonly allowGuests: boolean;
+  };
+  readonly corsOrigin: string | string[];
+  readonly ws: { readonly pingInterval: number; readonly pingTimeout: number; readonly maxPayloadBytes: number };
+  readonly rooms: { readonly ttlMs: number; readonly maxParticipants: number };
+  readonly sessions: {
+    readonly gracePeriodMs: number;
+    readonly takeoverGraceMs: number;
+    readonly reconnectFlushMs: number;
+    readonly ttlMs: number;
+  };
+  readonly events: {
+    readonly maxDataBytes: number;
+    readonly catchupMaxEvents: number;
+    readonly catchupTtlMs: number;
+    readonly catchupPageSize: number;
+    readonly dedupTtlMs: number;
+    readonly publishRatePerSec: number;
+    readonly publishBurst: number;
+    readonly signalRatePerSec: number;
+  };
+  readonly inbox: { readonly ttlMs: number; readonly maxMessages: number };
+  readonly playback: { readonly syncIntervalMs: number; readonly defaultRttMs: number };
+  readonly drain: {
+    readonly batchSize: number;
+    readonly intervalMs: number;
+    readonly reconnectJitterMs: number;
+    readonly shutdownTimeoutMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws ConfigError listing every bad variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset": compose files and shells often export VAR= for optional values.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message} (got ${JSON.stringify(present[String(i.path[0])] ?? null)})`),
+    );
+  }
+  const e = parsed.data;
+  const origins = e.CORS_ORIGIN.split(',').map((s) => s.trim()).filter(Boolean);
+  return deepFreeze<Config>({
+    port: e.PORT,
+    host: e.HOST,
+    workers: e.WORKERS,
+    nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`,
+    logLevel: e.LOG_LEVEL,
+    redis: {
+      url: e.REDIS_URL,
+      adapterUrl: e.REDIS_ADAPTER_URL ?? e.REDIS_URL,
+      queueUrl: e.REDIS_QUEUE_URL ?? e.REDIS_URL,
+      cluster: e.REDIS_CLUSTER,
+      keyPrefix: e.KEY_PREFIX,
+    },
+    auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
+    corsOrigin: origins.length === 1 ? origins[0]! : origins,
+    ws: { pingInterval: e.WS_PING_INTERVAL, pingTimeout: e.WS_PING_TIMEOUT, maxPayloadBytes: e.MAX_PAYLOAD_BYTES },
+    rooms: { ttlMs: e.ROOM_TTL_MS, maxParticipants: e.ROOM_MAX_PARTICIPANTS },
+    sessions: {
+      gracePeriodMs: e.GRACE_PERIOD_MS,
+      takeoverGraceMs: e.TAKEOVER_GRACE_MS,
+      reconnectFlushMs: e.RECONNECT_FLUSH_MS,
+      ttlMs: e.SESSION_TTL_MS,
+    },
+    events: {
+      maxDataBytes: e.MAX_EVENT_DATA_BYTES,
+      catchupMaxEvents: e.CATCHUP_MAX_EVENTS,
+      catchupTtlMs: e.CATCHUP_TTL_MS,
+      catchupPageSize: e.CATCHUP_PAGE_SIZE,
+      dedupTtlMs: e.DEDUP_TTL_MS,
+      publishRatePerSec: e.PUBLISH_RATE_PER_SEC,
+      publishBurst: e.PUBLISH_BURST,
+      signalRatePerSec: e.SIGNAL_RATE_PER_SEC,
+    },
+    inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES },
+    playback: { syncIntervalMs: e.PLAYBACK_SYNC_INTERVAL_MS, defaultRttMs: e.DEFAULT_RTT_MS },
+    drain: {
+      batchSize: e.DRAIN_BATCH_SIZE,
+      intervalMs: e.DRAIN_INTERVAL_MS,
+      reconnectJitterMs: e.DRAIN_RECONNECT_JITTER_MS,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    },
+  });
+}
+
+/** Workers need a Redis URL; only the cluster primary may start without one (it starts Redis). */
+export function requireRedisUrl(config: Config): string {
+  if (!config.redis.url) throw new ConfigError(['REDIS_URL: required (e.g. redis://127.0.0.1:6379)']);
+  return config.redis.url;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Names and defaults, for the README's configuration table test. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);

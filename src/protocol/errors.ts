@@ -1,0 +1,53 @@
+/**
+ * The error catalogue: every code a client can see, over the socket (ack `error.code`,
+ * `room:error`, `connect_error` `data.code`) or over HTTP (`{ error: { code, message } }`).
+ * `retry` tells a client whether repeating the same request later can succeed without the
+ * user changing anything (Centrifuge's disconnect codes carry the same bit).
+ * docs/PROTOCOL.md documents each code; test/unit/protocol-docs.test.ts keeps the two in step.
+ */
+export const ERRORS = {
+  ROOM_NOT_FOUND: { status: 404, retry: false, message: 'room does not exist or has expired' },
+  ROOM_FULL: { status: 409, retry: true, message: 'room has reached maxParticipants' },
+  INVALID_PASSWORD: { status: 403, retry: false, message: 'wrong or missing room password' },
+  UNAUTHORIZED: { status: 403, retry: false, message: 'not allowed to do this' },
+  ALREADY_IN_ROOM: { status: 409, retry: false, message: 'this client is already in a room; leave it first' },
+  NOT_IN_ROOM: { status: 409, retry: false, message: 'this client is not a member of that room; join it' },
+  INVALID_TOKEN: { status: 401, retry: false, message: 'JWT is malformed, expired or badly signed' },
+  INVALID_PAYLOAD: { status: 400, retry: false, message: 'payload failed validation' },
+  RATE_LIMITED: { status: 429, retry: true, message: 'too many requests; slow down' },
+  SESSION_INVALID: { status: 401, retry: false, message: 'clientId is bound to another session token; use a new clientId' },
+  SESSION_REPLACED: { status: 409, retry: false, message: 'this clientId connected again elsewhere; this socket is closing' },
+  SERVER_DRAINING: { status: 503, retry: true, message: 'this worker is shutting down; reconnect' },
+  NOT_FOUND: { status: 404, retry: false, message: 'no such resource' },
+  INTERNAL_ERROR: { status: 500, retry: true, message: 'unexpected server error' },
+} as const satisfies Record<string, { status: number; retry: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** Field-level detail for INVALID_PAYLOAD; absent otherwise. */
+  details?: { path: string; message: string }[];
+}
+
+/** A failure the server expects and reports to the client as-is. */
+export class TetherError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].message,
+    readonly details?: { path: string; message: string }[],
+  ) {
+    super(message);
+    this.name = 'TetherError';
+  }
+
+  toBody(): ErrorBody {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}

@@ -1,0 +1,237 @@
+import type { ErrorBody } from './errors.js';
+import type * as S from './schemas.js';
+
+/**
+ * The typed wire contract of namespace /sync, shared by the server
+ * (`Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>`) and the
+ * client SDK. Every client→server request takes an ack callback answered with an `Ack<T>`.
+ */
+
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
+export type AckFn<T> = (response: Ack<T>) => void;
+
+export type ParticipantStatus = 'online' | 'away';
+export type Role = 'host' | 'member';
+
+export interface Participant {
+  clientId: string;
+  userId: string | null;
+  name: string;
+  role: Role;
+  status: ParticipantStatus;
+  /** The host lets members drive playback; the host always can. */
+  canControl: boolean;
+  joinedAt: number;
+}
+
+export interface RoomInfo {
+  id: string;
+  /** Null for program rooms, which are named by JWT claims, not joined by code. */
+  code: string | null;
+  name: string;
+  kind: 'room' | 'program';
+  maxParticipants: number;
+  hasPassword: boolean;
+  createdAt: number;
+  hostClientId: string | null;
+}
+
+export interface PlaybackState {
+  playing: boolean;
+  trackId: string | null;
+  /** Position at `serverTimestamp`; while playing it advances 1 ms per server ms after `startAtServerTime`. */
+  positionMs: number;
+  serverTimestamp: number;
+  startAtServerTime: number | null;
+  syncBufferMs: number;
+}
+
+/** Fields carried by every sequenced room event. */
+export interface Sequenced {
+  roomId: string;
+  seq: number;
+}
+
+export interface RoomStatePayload {
+  room: RoomInfo;
+  participants: Participant[];
+  playback: PlaybackState;
+  /** The room's seq at the instant of the snapshot: every later event has a higher seq. */
+  seq: number;
+  serverTimestamp: number;
+}
+
+export interface SnapshotPayload extends RoomStatePayload {
+  /** false: the log no longer reached back to the client's lastSeq; this snapshot replaces local state. */
+  recovered: boolean;
+}
+
+export interface ParticipantJoined extends Sequenced {
+  participant: Participant;
+}
+export interface ParticipantLeft extends Sequenced {
+  clientId: string;
+  userId: string | null;
+  reason: 'left' | 'evicted' | 'disconnected';
+  /** Whether another device (clientId) of the same user is still in the room. */
+  userStillPresent: boolean;
+}
+export interface PresenceBatch extends Sequenced {
+  returned: string[];
+  away: string[];
+}
+export interface RoomEvent extends Sequenced {
+  type: string;
+  data: unknown;
+  /** clientId of the publisher, or `service:<name>` for the HTTP publish API. */
+  from: string;
+  ts: number;
+}
+export interface PlaybackEvent extends Sequenced, PlaybackState {
+  action: 'start' | 'pause' | 'seek' | 'stop';
+  by: string;
+}
+export interface PlaybackControlChanged extends Sequenced {
+  clientId: string;
+  canControl: boolean;
+}
+export interface PlaybackSync {
+  roomId: string;
+  trackId: string;
+  positionMs: number;
+  serverTimestamp: number;
+}
+
+/** The names of events that are sequenced and logged, with their payloads. */
+export interface SequencedEvents {
+  'room:participant:joined': ParticipantJoined;
+  'room:participant:left': ParticipantLeft;
+  'room:presence': PresenceBatch;
+  'room:event': RoomEvent;
+  'playback:start': PlaybackEvent;
+  'playback:pause': PlaybackEvent;
+  'playback:seek': PlaybackEvent;
+  'playback:stop': PlaybackEvent;
+  'playback:control': PlaybackControlChanged;
+}
+export type SequencedName = keyof SequencedEvents;
+/** One entry of a room's catch-up log, exactly as it was broadcast. */
+export type LogEntry = { [K in SequencedName]: { seq: number; name: K; payload: SequencedEvents[K]; ts: number } }[SequencedName];
+
+export interface SessionPayload {
+  clientId: string;
+  userId: string | null;
+  /** Only on the connect that issued it: store it and present it on every reconnect. */
+  sessionToken?: string;
+  epoch: number;
+  nodeId: string;
+  serverTime: number;
+  /** Program rooms (JWT `rooms` claim) this socket was subscribed to on connect. */
+  programRooms: string[];
+}
+
+export interface JoinResult extends RoomStatePayload {
+  self: Participant;
+}
+export interface RejoinResult {
+  roomId: string;
+  recovered: boolean;
+  /** Number of events replayed before this ack (each was emitted under its own name). */
+  replayed: number;
+  /** True when more missed events remain than one page: call room:catchup from `seq` of the last one. */
+  more: boolean;
+  seq: number;
+}
+export interface CatchupResult {
+  roomId: string;
+  events: LogEntry[];
+  /** The room's current seq. */
+  seq: number;
+  /** false: fromSeq is older than the log reaches; fetch a snapshot with room:rejoin. */
+  recovered: boolean;
+  more: boolean;
+}
+export interface PublishResult {
+  seq: number;
+  /** true when this clientMsgId was already published; seq is the original one. */
+  duplicate: boolean;
+}
+export interface SyncPong {
+  clientTimestamp: number;
+  serverReceiveTimestamp: number;
+  serverTimestamp: number;
+}
+export interface InboxMessage {
+  id: string;
+  from: string;
+  type: string;
+  data: unknown;
+  ts: number;
+}
+export interface ShutdownNotice {
+  reconnectAfterMs: number;
+}
+
+export interface ClientToServerEvents {
+  'room:create': (payload: S.RoomCreateInput, ack: AckFn<RoomInfo>) => void;
+  'room:join': (payload: S.RoomJoinInput, ack: AckFn<JoinResult>) => void;
+  'room:leave': (payload: S.RoomLeaveInput, ack: AckFn<{ roomId: string }>) => void;
+  'room:rejoin': (payload: S.RoomRejoinInput, ack: AckFn<RejoinResult>) => void;
+  'room:publish': (payload: S.RoomPublishInput, ack: AckFn<PublishResult>) => void;
+  'room:signal': (payload: S.RoomSignalInput, ack: AckFn<Record<string, never>>) => void;
+  'room:catchup': (payload: S.RoomCatchupInput, ack: AckFn<CatchupResult>) => void;
+  'sync:ping': (payload: S.SyncPingInput, ack: AckFn<SyncPong>) => void;
+  'sync:report': (payload: S.SyncReportInput, ack: AckFn<{ rttMs: number }>) => void;
+  'playback:start': (payload: S.PlaybackStartInput, ack: AckFn<PlaybackEvent>) => void;
+  'playback:pause': (payload: S.PlaybackPauseInput, ack: AckFn<PlaybackEvent>) => void;
+  'playback:seek': (payload: S.PlaybackSeekInput, ack: AckFn<PlaybackEvent>) => void;
+  'playback:stop': (payload: S.PlaybackStopInput, ack: AckFn<PlaybackEvent>) => void;
+  'playback:grant': (payload: S.PlaybackGrantInput, ack: AckFn<PlaybackControlChanged>) => void;
+  'inbox:ack': (payload: S.InboxAckInput, ack: AckFn<{ removed: number }>) => void;
+  'user:message': (payload: S.UserMessageInput, ack: AckFn<{ id: string; delivered: boolean }>) => void;
+}
+
+export interface ServerToClientEvents {
+  session: (payload: SessionPayload) => void;
+  'session:replaced': (payload: { clientId: string; reason: 'takeover' }) => void;
+  'server:shutdown': (payload: ShutdownNotice) => void;
+  'room:state': (payload: RoomStatePayload) => void;
+  'room:state_snapshot': (payload: SnapshotPayload) => void;
+  'room:participant:joined': (payload: ParticipantJoined) => void;
+  'room:participant:left': (payload: ParticipantLeft) => void;
+  'room:presence': (payload: PresenceBatch) => void;
+  'room:event': (payload: RoomEvent) => void;
+  'room:signal': (payload: { roomId: string; from: string; type: string; data: unknown }) => void;
+  'room:error': (payload: ErrorBody) => void;
+  'playback:start': (payload: PlaybackEvent) => void;
+  'playback:pause': (payload: PlaybackEvent) => void;
+  'playback:seek': (payload: PlaybackEvent) => void;
+  'playback:stop': (payload: PlaybackEvent) => void;
+  'playback:control': (payload: PlaybackControlChanged) => void;
+  'playback:sync': (payload: PlaybackSync) => void;
+  'sync:pong': (payload: SyncPong) => void;
+  'inbox:message': (payload: InboxMessage) => void;
+}
+
+export interface InterServerEvents {
+  /** A newer connection of `clientId` exists: the node holding `socketId` closes it after the grace. */
+  'session:replace': (payload: { socketId: string; clientId: string; epoch: number }) => void;
+}
+
+export interface SocketData {
+  clientId: string;
+  userId: string | null;
+  name: string;
+  epoch: number;
+  connectedAt: number;
+  /** The code-joined room this socket is in, if any (cache of the Redis connection map). */
+  roomId: string | null;
+  programRooms: string[];
+  replaced: boolean;
+}
+
+/** Socket.IO room name for a Tether room: never collides with socket ids. */
+export const socketRoom = (roomId: string): string => `room:${roomId}`;
+/** Socket.IO room name for every socket of a user (inbox delivery). */
+export const userRoom = (userId: string): string => `user:${userId}`;
+export const NAMESPACE = '/sync';

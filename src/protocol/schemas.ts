@@ -1,0 +1,138 @@
+import { z } from 'zod';
+
+/**
+ * Runtime schemas of every client→server payload. The TypeScript types of the wire contract are
+ * inferred from these, so validation and types cannot drift apart.
+ * Limits here are structural; size caps that operators tune (event data bytes) come from config.
+ */
+
+export const ROOM_CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'; // no 0/O, 1/I/L
+export const ROOM_CODE_LENGTH = 8;
+
+export const RoomCode = z
+  .string()
+  .transform((s) => s.trim().toUpperCase())
+  .pipe(z.string().regex(new RegExp(`^[${ROOM_CODE_ALPHABET}]{${ROOM_CODE_LENGTH}}$`), 'must be an 8-character room code'));
+/** Room ids are server-generated for created rooms; program rooms take their id from a JWT claim. */
+export const RoomId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
+export const ClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 letters, digits, _ or - (a UUID works)');
+export const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const DisplayName = z.string().trim().min(1).max(64);
+/** App event and signal types: namespaced, short, printable. */
+export const EventType = z.string().regex(/^[A-Za-z0-9_.:\-]{1,64}$/, 'must be 1-64 letters, digits or _ . : -');
+export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_.:\-]{1,128}$/, 'must be 1-128 letters, digits or _ . : -');
+const Json = z.json();
+
+export const HandshakeAuth = z
+  .object({
+    token: z.string().min(1).max(8192).optional(),
+    clientId: ClientId.optional(),
+    sessionToken: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/).optional(),
+    /** Rooms to rejoin right after connect, with the last seq the client holds for each. */
+    lastSeq: z.record(RoomId, Seq).optional(),
+    roomId: RoomId.optional(),
+  })
+  .strip();
+
+export const RoomCreate = z
+  .object({
+    name: DisplayName.optional(),
+    password: z.string().min(1).max(128).optional(),
+    maxParticipants: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict();
+
+export const RoomJoin = z
+  .object({
+    roomCode: RoomCode,
+    password: z.string().max(128).optional(),
+    guestName: DisplayName.optional(),
+    lastSeq: Seq.optional(),
+  })
+  .strict();
+
+export const RoomLeave = z.object({ roomId: RoomId.optional() }).strict();
+
+export const RoomRejoin = z
+  .object({
+    roomId: RoomId.optional(),
+    roomCode: RoomCode.optional(),
+    lastSeq: Seq.optional(),
+  })
+  .strict()
+  .refine((v) => v.roomId !== undefined || v.roomCode !== undefined, { message: 'roomId or roomCode is required' });
+
+export const RoomPublish = z
+  .object({
+    roomId: RoomId.optional(),
+    type: EventType,
+    data: Json,
+    clientMsgId: ClientMsgId,
+  })
+  .strict();
+
+export const RoomSignal = z
+  .object({
+    roomId: RoomId.optional(),
+    type: EventType,
+    data: Json,
+  })
+  .strict();
+
+export const RoomCatchup = z
+  .object({
+    roomId: RoomId,
+    fromSeq: Seq,
+    limit: z.number().int().min(1).max(10_000).optional(),
+  })
+  .strict();
+
+export const SyncPing = z.object({ clientTimestamp: z.number().finite() }).strict();
+export const SyncReport = z
+  .object({
+    roomId: RoomId.optional(),
+    rttMs: z.number().finite().min(0).max(60_000),
+    offsetMs: z.number().finite().min(-86_400_000).max(86_400_000),
+  })
+  .strict();
+
+const PositionMs = z.number().finite().min(0).max(7 * 24 * 3600_000);
+export const PlaybackStart = z
+  .object({ roomId: RoomId.optional(), trackId: z.string().min(1).max(256), positionMs: PositionMs.default(0) })
+  .strict();
+export const PlaybackPause = z.object({ roomId: RoomId.optional(), positionMs: PositionMs.optional() }).strict();
+export const PlaybackSeek = z.object({ roomId: RoomId.optional(), positionMs: PositionMs }).strict();
+export const PlaybackStop = z.object({ roomId: RoomId.optional() }).strict();
+export const PlaybackGrant = z
+  .object({ roomId: RoomId.optional(), clientId: ClientId, allowed: z.boolean() })
+  .strict();
+
+export const InboxAck = z.object({ ids: z.array(z.string().min(1).max(64)).min(1).max(500) }).strict();
+export const UserMessage = z
+  .object({ toUserId: z.string().min(1).max(128), type: EventType, data: Json, clientMsgId: ClientMsgId.optional() })
+  .strict();
+
+// HTTP bodies
+export const HttpRoomCreate = RoomCreate;
+export const HttpPublish = z
+  .object({ type: EventType, data: Json, idempotencyKey: ClientMsgId.optional() })
+  .strict();
+export const HttpUserMessage = z.object({ type: EventType, data: Json }).strict();
+
+export type HandshakeAuthInput = z.input<typeof HandshakeAuth>;
+export type RoomCreateInput = z.input<typeof RoomCreate>;
+export type RoomJoinInput = z.input<typeof RoomJoin>;
+export type RoomLeaveInput = z.input<typeof RoomLeave>;
+export type RoomRejoinInput = z.input<typeof RoomRejoin>;
+export type RoomPublishInput = z.input<typeof RoomPublish>;
+export type RoomSignalInput = z.input<typeof RoomSignal>;
+export type RoomCatchupInput = z.input<typeof RoomCatchup>;
+export type SyncPingInput = z.input<typeof SyncPing>;
+export type SyncReportInput = z.input<typeof SyncReport>;
+export type PlaybackStartInput = z.input<typeof PlaybackStart>;
+export type PlaybackPauseInput = z.input<typeof PlaybackPause>;
+export type PlaybackSeekInput = z.input<typeof PlaybackSeek>;
+export type PlaybackStopInput = z.input<typeof PlaybackStop>;
+export type PlaybackGrantInput = z.input<typeof PlaybackGrant>;
+export type InboxAckInput = z.input<typeof InboxAck>;
+export type UserMessageInput = z.input<typeof UserMessage>;
