@@ -30,7 +30,6 @@ const schema = z
     REDIS_URL: redisUrl.optional(),
     REDIS_ADAPTER_URL: redisUrl.optional(),
     REDIS_QUEUE_URL: redisUrl.optional(),
-    REDIS_CLUSTER: bool.default(false),
     KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - only (max 32)')
@@ -86,7 +85,6 @@ export interface Config {
     readonly url: string | undefined;
     readonly adapterUrl: string | undefined;
     readonly queueUrl: string | undefined;
-    readonly cluster: boolean;
     readonly keyPrefix: string;
   };
   readonly auth: {
@@ -152,7 +150,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.REDIS_URL,
       adapterUrl: e.REDIS_ADAPTER_URL ?? e.REDIS_URL,
       queueUrl: e.REDIS_QUEUE_URL ?? e.REDIS_URL,
-      cluster: e.REDIS_CLUSTER,
       keyPrefix: e.KEY_PREFIX,
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },

@@ -197,6 +197,8 @@ export interface ServerToClientEvents {
   'server:shutdown': (payload: ShutdownNotice) => void;
   'room:state': (payload: RoomStatePayload) => void;
   'room:state_snapshot': (payload: SnapshotPayload) => void;
+  /** After an automatic rejoin requested by the handshake (`auth.roomId`). */
+  'room:rejoined': (payload: RejoinResult) => void;
   'room:participant:joined': (payload: ParticipantJoined) => void;
   'room:participant:left': (payload: ParticipantLeft) => void;
   'room:presence': (payload: PresenceBatch) => void;

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import type { AddressInfo } from 'node:net';
+import { requireRedisUrl, type Config } from './config/index.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { collectDefaultMetrics, metrics } from './observability/metrics.js';
+import { NAMESPACE } from './protocol/events.js';
+import { connectRedis, type RedisConnections } from './redis/client.js';
+import { Keys } from './redis/keys.js';
+import { Scripts } from './redis/scripts.js';
+import { CatchupService } from './catchup/service.js';
+import { EventService } from './events/service.js';
+import { Jobs } from './jobs/queues.js';
+import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
+import { RoomService } from './rooms/service.js';
+import { EVICT_QUEUE, SessionService } from './sessions/service.js';
+import { installMiddleware } from './transport/connection.js';
+import { Drain } from './transport/drain.js';
+import { createHttp, registerRoutes } from './transport/http.js';
+import { createIo } from './transport/io.js';
+import type { TetherServer } from './transport/types.js';
+
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly io: TetherServer;
+  /** Binds HOST:PORT (a single worker), or nothing when a cluster primary hands over connections. */
+  listen(): Promise<number>;
+  /** Drains and releases everything, in the reverse order of start. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const REDIS_PROBE_TIMEOUT_MS = 1000;
+
+/** The composition root: builds every part of a worker, wires them, and knows how to unwind them. */
+export async function createApp(config: Config): Promise<App> {
+  const log = createLogger({ level: config.logLevel, nodeId: config.nodeId });
+  collectDefaultMetrics();
+  const url = requireRedisUrl(config);
+
+  const redis: RedisConnections = await connectRedis(
+    { commands: url, adapter: config.redis.adapterUrl ?? url, queue: config.redis.queueUrl ?? url },
+    log,
+  );
+  const scripts = new Scripts(redis.commands);
+  await scripts.load();
+  const keys = new Keys(config.redis.keyPrefix);
+  const jobs = new Jobs(redis.queue, keys.bullPrefix(), log);
+
+  let drain: Drain | undefined;
+  const isReady = async () => {
+    if (drain?.active) return { ready: false, reason: 'draining' };
+    try {
+      await Promise.race([
+        redis.commands.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), REDIS_PROBE_TIMEOUT_MS).unref()),
+      ]);
+      metrics.redisUp.set(1);
+      return { ready: true };
+    } catch (err) {
+      metrics.redisUp.set(0);
+      return { ready: false, reason: `redis: ${(err as Error).message}` };
+    }
+  };
+
+  const http = createHttp(config, log);
+  const io = createIo(http.server, config, redis);
+  const nsp = io.of(NAMESPACE);
+  drain = new Drain(config, nsp, log);
+
+  const rooms = new RoomService(config, redis.commands, scripts, keys, nsp);
+  const events = new EventService(config, scripts, keys, nsp);
+  const catchup = new CatchupService(config, scripts, keys);
+  const presence = new PresenceService(config, redis.commands, scripts, keys, jobs, nsp, log);
+  const sessions = new SessionService(config, redis.commands, scripts, keys, jobs, nsp, rooms, presence, catchup, log);
+
+  nsp.on('session:replace', ({ socketId, clientId }) => sessions.replaceLocal(socketId, clientId));
+  installMiddleware(nsp, {
+    config,
+    log,
+    rooms,
+    sessions,
+    events,
+    catchup,
+    isDraining: () => drain!.active,
+    extraHandlers: [],
+    onConnected: [],
+  });
+
+  registerRoutes(http, { config, log, rooms, events, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [] });
+
+  jobs.work({
+    queue: EVICT_QUEUE,
+    schema: z.object({ v: z.literal(1), clientId: z.string(), roomId: z.string(), epoch: z.number().int() }),
+    concurrency: 50,
+    process: (job) => sessions.evict(job),
+  });
+  jobs.work({
+    queue: FLUSH_QUEUE,
+    schema: z.object({ v: z.literal(1), roomId: z.string(), generation: z.number().int() }),
+    concurrency: 50,
+    process: async (job) => ((await presence.flush(job.roomId)) ? 'done' : 'stale'),
+  });
+
+  await http.ready();
+  await isReady();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    log,
+    io,
+    async listen() {
+      await http.listen({ port: config.port, host: config.host });
+      const port = (http.server.address() as AddressInfo).port;
+      log.info({ port, host: config.host }, 'listening');
+      return port;
+    },
+    stop() {
+      stopping ??= (async () => {
+        const deadline = Date.now() + config.drain.shutdownTimeoutMs - 2000;
+        await drain!.run(deadline);
+        // Let the drained sockets' disconnect handlers write their Redis state before closing.
+        await new Promise((r) => setTimeout(r, 100));
+        await jobs.close();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await http.close();
+        await redis.close();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../config/index.js';
+import type { CatchupResult, LogEntry } from '../protocol/events.js';
+import { metrics } from '../observability/metrics.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import type { TetherSocket } from '../transport/types.js';
+
+/**
+ * Catch-up from a room's log: every event after the client's last seq, in seq order, or a plain
+ * "the log does not reach back that far" (recovered: false) — never a partial replay.
+ */
+export class CatchupService {
+  constructor(
+    private readonly config: Config,
+    private readonly scripts: Scripts,
+    private readonly keys: Keys,
+  ) {}
+
+  async read(roomId: string, fromSeq: number, limit = this.config.events.catchupPageSize): Promise<CatchupResult> {
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.call('catchup', [k.meta, k.log], [fromSeq, Math.min(limit, this.config.events.catchupPageSize), this.config.events.catchupTtlMs]);
+    const seq = Number(reply![1]);
+    if (reply![0] !== 1) return { roomId, events: [], seq, recovered: false, more: false };
+    const raw = (reply![3] ?? []) as string[];
+    return { roomId, events: raw.map((e) => JSON.parse(e) as LogEntry), seq, recovered: true, more: reply![2] === 1 };
+  }
+
+  /**
+   * Replays missed events to one socket under their own event names, exactly as they were
+   * broadcast, and records the recovery outcome. Returns null when a snapshot is needed instead.
+   */
+  async replay(socket: TetherSocket, roomId: string, lastSeq: number): Promise<{ replayed: number; more: boolean; seq: number } | null> {
+    const result = await this.read(roomId, lastSeq);
+    if (!result.recovered) {
+      metrics.recoveries.inc({ outcome: 'snapshot' });
+      return null;
+    }
+    for (const entry of result.events) (socket.emit as (ev: string, p: unknown) => boolean)(entry.name, entry.payload);
+    metrics.recoveries.inc({ outcome: 'recovered' });
+    metrics.catchupEvents.observe(result.events.length);
+    return { replayed: result.events.length, more: result.more, seq: result.seq };
+  }
+}

@@ -1,0 +1,65 @@
+import type { Config } from '../config/index.js';
+import type { PublishResult, RoomEvent } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
+import { metrics } from '../observability/metrics.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import { broadcast } from '../rooms/broadcast.js';
+import type { TetherNamespace } from '../transport/types.js';
+
+export interface PublishRequest {
+  roomId: string;
+  type: string;
+  data: unknown;
+  /** clientId of the publisher, or `service:<name>` for the HTTP API. */
+  from: string;
+  /** Resends with the same key return the original seq and broadcast nothing. */
+  dedupKey: string | null;
+  /** Code rooms require the publisher to be a member; program rooms and services do not. */
+  requireMember: boolean;
+  source: 'client' | 'http';
+}
+
+/** App events: sequenced, logged, deduplicated, broadcast. */
+export class EventService {
+  constructor(
+    private readonly config: Config,
+    private readonly scripts: Scripts,
+    private readonly keys: Keys,
+    private readonly nsp: TetherNamespace,
+  ) {}
+
+  /** Rejects data over MAX_EVENT_DATA_BYTES (serialized); returns the serialized form. */
+  encodeData(data: unknown): string {
+    const json = JSON.stringify(data ?? null);
+    if (Buffer.byteLength(json) > this.config.events.maxDataBytes) {
+      throw new TetherError('INVALID_PAYLOAD', `data is larger than ${this.config.events.maxDataBytes} bytes`);
+    }
+    return json;
+  }
+
+  async publish(req: PublishRequest): Promise<PublishResult> {
+    const end = metrics.fanoutLatency.startTimer();
+    const ts = Date.now();
+    const dataJson = this.encodeData(req.data);
+    // Built as text so Lua can splice the seq in without re-encoding app data.
+    const payload = `{"roomId":${JSON.stringify(req.roomId)},"type":${JSON.stringify(req.type)},"data":${dataJson},"from":${JSON.stringify(req.from)},"ts":${ts}}`;
+    const k = this.keys.room(req.roomId);
+    const reply = await this.scripts.call('publish', [k.meta, k.members, k.log, k.dedup, k.dedupAge], [
+      req.from, req.dedupKey ?? '', payload, this.config.events.catchupMaxEvents, this.config.events.catchupTtlMs,
+      this.config.events.dedupTtlMs, this.config.rooms.ttlMs, req.requireMember ? 1 : 0,
+    ]);
+    const seq = Number(reply![1]);
+    if (reply![0] === 2) {
+      metrics.eventsDeduplicated.inc();
+      return { seq, duplicate: true };
+    }
+    const trimmed = Number(reply![2]);
+    if (trimmed > 0) metrics.eventLogTrimmed.inc(trimmed);
+    metrics.eventsPublished.inc({ source: req.source });
+    const event: RoomEvent = { roomId: req.roomId, seq, type: req.type, data: req.data ?? null, from: req.from, ts };
+    broadcast(this.nsp, 'room:event', event);
+    end();
+    return { seq, duplicate: false };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Every Redis key Tether uses is built here. All keys of one room share the hash tag
+ * `{r:<roomId>}`, all keys of one client `{c:<clientId>}`, of one user `{u:<userId>}`, so that on
+ * Redis Cluster each Lua script touches exactly one slot. The prefix isolates deployments and
+ * test runs that share a Redis.
+ */
+export interface RoomKeys {
+  /** hash: id code name kind passwordHash maxParticipants createdAt hostUserId hostClientId seq */
+  meta: string;
+  /** hash: clientId → participant JSON (with epoch and the last announced status) */
+  members: string;
+  /** hash: userId → number of this user's clientIds in the room */
+  users: string;
+  /** sorted set scored by seq: the catch-up log; members are LogEntry JSON */
+  log: string;
+  /** hash: `<clientId>|<clientMsgId>` → seq, for idempotent publish */
+  dedup: string;
+  /** sorted set scored by ms: dedup field → when it was written, for age trimming */
+  dedupAge: string;
+  /** hash: clientId → status changed since the last presence flush */
+  pending: string;
+  /** string: set while a flush job for the pending set is scheduled (value: job generation) */
+  flush: string;
+  /** hash: playback state */
+  playback: string;
+  /** hash: clientId → latest reported RTT ms */
+  rtt: string;
+}
+
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  room(roomId: string): RoomKeys {
+    const p = `${this.prefix}:{r:${roomId}}`;
+    return {
+      meta: `${p}:meta`,
+      members: `${p}:members`,
+      users: `${p}:users`,
+      log: `${p}:log`,
+      dedup: `${p}:dedup`,
+      dedupAge: `${p}:dedupage`,
+      pending: `${p}:pending`,
+      flush: `${p}:flush`,
+      playback: `${p}:playback`,
+      rtt: `${p}:rtt`,
+    };
+  }
+
+  /** hash: tokenHash userId socketId nodeId status roomId epoch connectedAt disconnectedAt */
+  session(clientId: string): string {
+    return `${this.prefix}:{c:${clientId}}:session`;
+  }
+
+  /** hash: clientId → epoch, for every connected device of the user */
+  userConnections(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:conns`;
+  }
+
+  /** sorted set by ms: the user's undelivered-or-unacknowledged direct messages (JSON) */
+  userInbox(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:inbox`;
+  }
+
+  /** Readiness probe key: proves a round trip, not just a socket. */
+  health(): string {
+    return `${this.prefix}:health`;
+  }
+
+  /**
+   * BullMQ prefix: one hash tag for all queue keys (BullMQ's own scripts touch several keys of a
+   * queue at once and need them in one slot on Redis Cluster).
+   */
+  bullPrefix(): string {
+    return `{${this.prefix}-bull}`;
+  }
+}

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { TetherError, type ErrorCode } from '../protocol/errors.js';
+import { timeRedis } from '../observability/metrics.js';
+import type { RedisCommands } from './client.js';
+
+/**
+ * Lua scripts live in ./scripts/<name>-<numberOfKeys>.lua (BullMQ's convention). `--@include x`
+ * inlines ./scripts/includes/x.lua, so helpers such as append_event exist once. Scripts are read
+ * and hashed once at start; calls use EVALSHA and fall back to EVAL when Redis has not seen the
+ * script (a restarted or failed-over Redis forgets its script cache).
+ */
+
+/** Negative script return codes, mapped to the error catalogue in one place. */
+export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
+  [-1]: 'ROOM_NOT_FOUND',
+  [-2]: 'ROOM_FULL',
+  [-3]: 'NOT_IN_ROOM',
+  [-4]: 'ALREADY_IN_ROOM',
+  [-5]: 'STALE',
+  [-6]: 'SESSION_INVALID',
+  [-7]: 'UNAUTHORIZED',
+};
+
+interface Script {
+  name: string;
+  numberOfKeys: number;
+  source: string;
+  sha: string;
+}
+
+const scriptsDir = fileURLToPath(new URL('./scripts/', import.meta.url));
+
+function loadScripts(): Map<string, Script> {
+  const includes = new Map<string, string>();
+  for (const file of readdirSync(`${scriptsDir}includes`)) {
+    includes.set(file.replace(/\.lua$/, ''), readFileSync(`${scriptsDir}includes/${file}`, 'utf8'));
+  }
+  const scripts = new Map<string, Script>();
+  for (const file of readdirSync(scriptsDir)) {
+    const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
+    if (!m) continue;
+    const source = readFileSync(`${scriptsDir}${file}`, 'utf8').replace(/^--@include (\w+)$/gm, (_, name: string) => {
+      const body = includes.get(name);
+      if (body === undefined) throw new Error(`${file}: unknown include ${name}`);
+      return body;
+    });
+    scripts.set(m[1]!, { name: m[1]!, numberOfKeys: Number(m[2]), source, sha: createHash('sha1').update(source).digest('hex') });
+  }
+  return scripts;
+}
+
+export type ScriptName =
+  | 'createRoom'
+  | 'joinRoom'
+  | 'leaveRoom'
+  | 'markAway'
+  | 'rejoinRoom'
+  | 'flushPresence'
+  | 'snapshot'
+  | 'catchup'
+  | 'publish'
+  | 'sessionConnect'
+  | 'sessionDisconnect'
+  | 'sessionClearRoom'
+  | (string & {});
+
+export type ScriptReply = number | string | null | ScriptReply[];
+
+export class Scripts {
+  private readonly scripts = loadScripts();
+
+  constructor(private readonly redis: RedisCommands) {}
+
+  /** Preloads every script so the first request of each kind does not pay for EVAL. */
+  async load(): Promise<void> {
+    await Promise.all([...this.scripts.values()].map((s) => this.redis.scriptLoad(s.source)));
+  }
+
+  async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<ScriptReply[]> {
+    const script = this.scripts.get(name);
+    if (!script) throw new Error(`unknown script ${name}`);
+    if (keys.length !== script.numberOfKeys) throw new Error(`${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+    const options = { keys, arguments: args.map(String) };
+    return timeRedis(name, async () => {
+      try {
+        return (await this.redis.evalSha(script.sha, options)) as ScriptReply[];
+      } catch (err) {
+        if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+          return (await this.redis.eval(script.source, options)) as ScriptReply[];
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Runs a script and turns a negative status into a TetherError (or `null` for STALE, which
+   * callers treat as "the world moved on, do nothing").
+   */
+  async call(name: ScriptName, keys: string[], args: (string | number)[]): Promise<ScriptReply[] | null> {
+    const reply = await this.run(name, keys, args);
+    const status = reply[0];
+    if (typeof status === 'number' && status < 0) {
+      const code = SCRIPT_ERRORS[status];
+      if (code === 'STALE') return null;
+      if (code) throw new TetherError(code);
+      throw new Error(`${name} returned unknown status ${status}`);
+    }
+    return reply;
+  }
+}
+
+/** HGETALL-style flat array → object. */
+export function flatToObject(flat: ScriptReply | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(flat)) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}

@@ -1,0 +1,80 @@
+-- Shared helpers, inlined by the loader wherever a script says `--@include common`.
+-- Return codes of all scripts: 1 (or 2) success; negative values are mapped to error codes in
+-- one place, src/redis/scripts.ts (SCRIPT_ERRORS).
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Drops log entries older than cutoff (ms). Entries are appended with Redis' own clock, so their
+-- ts order equals their seq order and the old ones are always a prefix of the set.
+local function trim_log_age(logKey, cutoff)
+  local removed = 0
+  while true do
+    local batch = redis.call('ZRANGE', logKey, 0, 99)
+    if #batch == 0 then return removed end
+    local old = 0
+    for i = 1, #batch do
+      local ts = tonumber(string.match(batch[i], '"ts":(%d+)'))
+      if ts and ts < cutoff then old = i else break end
+    end
+    if old == 0 then return removed end
+    redis.call('ZREMRANGEBYRANK', logKey, 0, old - 1)
+    removed = removed + old
+    if old < #batch then return removed end
+  end
+end
+
+-- Assigns the room's next seq and appends the event to its log in one step, so a seq can never
+-- be handed out without its log entry (or the reverse). payload is JSON object text that always
+-- has at least roomId; seq is spliced in as its first field rather than decoded and re-encoded,
+-- because cjson would turn app data like [] into {}.
+-- Returns seq, number of entries trimmed by count and age.
+local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTtlMs)
+  local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
+  local ts = now_ms()
+  local body = '{"seq":' .. seq .. ',' .. string.sub(payload, 2)
+  local entry = '{"seq":' .. seq .. ',"name":"' .. name .. '","ts":' .. ts .. ',"payload":' .. body .. '}'
+  redis.call('ZADD', logKey, seq, entry)
+  local trimmed = 0
+  local n = redis.call('ZCARD', logKey)
+  if n > maxEvents then
+    trimmed = redis.call('ZREMRANGEBYRANK', logKey, 0, n - maxEvents - 1)
+  end
+  trimmed = trimmed + trim_log_age(logKey, ts - catchupTtlMs)
+  redis.call('PEXPIRE', logKey, catchupTtlMs)
+  return seq, trimmed
+end
+
+-- Refreshes the TTL of a room's long-lived keys (activity keeps a room alive).
+local function touch(ttlMs, ...)
+  for _, key in ipairs({...}) do redis.call('PEXPIRE', key, ttlMs) end
+end
+
+-- The participant as clients see it (no epoch, no announcement bookkeeping).
+local function public_participant(p)
+  return cjson.encode({
+    clientId = p.clientId, userId = p.userId, name = p.name, role = p.role,
+    status = p.status, canControl = p.canControl, joinedAt = p.joinedAt,
+  })
+end
+
+local function json_array(items)
+  if #items == 0 then return '[]' end
+  local parts = {}
+  for i = 1, #items do parts[i] = cjson.encode(items[i]) end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
+-- Marks the room as having presence changes to flush. Returns the new flush generation when the
+-- caller must schedule the flush job, 0 when one is already scheduled. The flag expires on its own
+-- so that a worker dying between this script and queue.add cannot block flushes forever.
+local function request_flush(metaKey, flushKey, flushTtlMs)
+  if redis.call('SET', flushKey, '0', 'NX', 'PX', flushTtlMs) then
+    local gen = redis.call('HINCRBY', metaKey, 'flushGen', 1)
+    redis.call('SET', flushKey, gen, 'PX', flushTtlMs)
+    return gen
+  end
+  return 0
+end

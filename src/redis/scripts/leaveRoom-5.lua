@@ -1,0 +1,50 @@
+--@include common
+-- Removes a member and announces it with a sequenced room:participant:left.
+-- mode 'evict' is the grace-period job: it only removes a member that is still away under the
+-- epoch the job was scheduled with, so a client that came back is never evicted by a stale job.
+-- KEYS[1] meta  KEYS[2] members  KEYS[3] users  KEYS[4] log  KEYS[5] pending
+-- ARGV clientId mode(leave|evict) epoch reason maxEvents catchupTtlMs roomTtlMs
+-- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
+local meta, members, users, log, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local clientId, mode, epoch, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+
+local raw = redis.call('HGET', members, clientId)
+if not raw then return {-3} end
+local p = cjson.decode(raw)
+if mode == 'evict' and (p.status ~= 'away' or tonumber(p.epoch) ~= epoch) then return {-5} end
+
+redis.call('HDEL', members, clientId)
+redis.call('HDEL', pending, clientId)
+
+local stillPresent = false
+if p.userId ~= cjson.null then
+  local remaining = redis.call('HINCRBY', users, p.userId, -1)
+  if remaining <= 0 then redis.call('HDEL', users, p.userId) else stillPresent = true end
+end
+
+-- Hand the room to the longest-present member so playback control is never orphaned.
+local newHost = cjson.null
+if p.role == 'host' then
+  local best = nil
+  for _, m in ipairs(redis.call('HVALS', members)) do
+    local c = cjson.decode(m)
+    if best == nil or c.joinedAt < best.joinedAt then best = c end
+  end
+  if best then
+    best.role = 'host'
+    best.canControl = true
+    redis.call('HSET', members, best.clientId, cjson.encode(best))
+    redis.call('HSET', meta, 'hostClientId', best.clientId)
+    newHost = best.clientId
+  else
+    redis.call('HSET', meta, 'hostClientId', '')
+  end
+end
+
+local payload = cjson.encode({
+  roomId = redis.call('HGET', meta, 'id'), clientId = clientId, userId = p.userId, reason = reason,
+  userStillPresent = stillPresent, newHostClientId = newHost,
+})
+local seq = append_event(meta, log, 'room:participant:left', payload, tonumber(ARGV[5]), tonumber(ARGV[6]))
+touch(tonumber(ARGV[7]), meta, members, users)
+return {1, seq, payload}

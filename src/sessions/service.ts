@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import { socketRoom, type RejoinResult, type RoomStatePayload } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
+import type { Keys } from '../redis/keys.js';
+import type { RedisCommands } from '../redis/client.js';
+import type { Scripts } from '../redis/scripts.js';
+import type { CatchupService } from '../catchup/service.js';
+import type { PresenceService } from '../presence/service.js';
+import type { RoomService } from '../rooms/service.js';
+import { jobId, type Jobs } from '../jobs/queues.js';
+import type { TetherNamespace, TetherSocket } from '../transport/types.js';
+import { hashSessionToken, issueSessionToken } from './tokens.js';
+
+export const EVICT_QUEUE = 'evict';
+
+export interface ConnectResult {
+  clientId: string;
+  epoch: number;
+  sessionToken?: string;
+  /** The code-joined room the session was in before this connect, if any. */
+  roomId: string | null;
+}
+
+/**
+ * Sessions: clientId identity across reconnects and workers. Redis holds the connection map
+ * (clientId → socketId, nodeId, userId, roomId, epoch); every (re)connect bumps the epoch, and
+ * everything scheduled under an older epoch becomes a no-op.
+ */
+export class SessionService {
+  constructor(
+    private readonly config: Config,
+    private readonly redis: RedisCommands,
+    private readonly scripts: Scripts,
+    private readonly keys: Keys,
+    private readonly jobs: Jobs,
+    private readonly nsp: TetherNamespace,
+    private readonly rooms: RoomService,
+    private readonly presence: PresenceService,
+    private readonly catchup: CatchupService,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Binds a new socket to its clientId. Refuses a known clientId presented without its session
+   * token (or with another user's JWT). If the clientId still has a live socket anywhere, that
+   * socket is told session:replaced and closed after TAKEOVER_GRACE_MS by the worker that holds it.
+   */
+  async connect(socket: TetherSocket, auth: { clientId?: string; sessionToken?: string }, userId: string | null): Promise<ConnectResult> {
+    const clientId = auth.clientId ?? randomUUID();
+    const fresh = issueSessionToken();
+    const reply = await this.scripts.call('sessionConnect', [this.keys.session(clientId)], [
+      auth.sessionToken ? hashSessionToken(auth.sessionToken) : '', fresh.hash, userId ?? '', socket.id, this.config.nodeId, Date.now(), this.config.sessions.ttlMs,
+    ]);
+    const [, epoch, issued, prevSocketId, , prevStatus, roomId] = reply!;
+    if (prevStatus === 'connected' && prevSocketId && prevSocketId !== socket.id) {
+      metrics.takeovers.inc();
+      this.replace(String(prevSocketId), clientId, Number(epoch));
+    }
+    metrics.connections.inc({ kind: issued === 1 ? 'new' : 'reconnect' });
+    return {
+      clientId,
+      epoch: Number(epoch),
+      ...(issued === 1 ? { sessionToken: fresh.token } : {}),
+      roomId: roomId ? String(roomId) : null,
+    };
+  }
+
+  /** Replaces the socket wherever it lives: locally at once, on other workers via the adapter. */
+  replace(socketId: string, clientId: string, epoch: number): void {
+    if (!this.replaceLocal(socketId, clientId)) this.nsp.serverSideEmit('session:replace', { socketId, clientId, epoch });
+  }
+
+  /** Handles a replacement for a socket of this worker. Returns false when the socket is not here. */
+  replaceLocal(socketId: string, clientId: string): boolean {
+    const old = this.nsp.sockets.get(socketId);
+    if (!old) return false;
+    old.data.replaced = true;
+    old.emit('session:replaced', { clientId, reason: 'takeover' });
+    // The timer lives on the worker that holds the socket: if this worker dies, the socket dies
+    // with it, so no timer anywhere else is needed (or correct).
+    setTimeout(() => old.disconnect(true), this.config.sessions.takeoverGraceMs).unref();
+    return true;
+  }
+
+  /**
+   * A socket closed. Explicit client disconnects leave the room at once; anything else (network
+   * drop, ping timeout, worker drain) marks the member away and schedules the grace eviction.
+   * A replaced socket finds the epoch moved on and does nothing.
+   */
+  async disconnect(socket: TetherSocket, reason: string): Promise<void> {
+    const { clientId, epoch } = socket.data;
+    const reply = await this.scripts.run('sessionDisconnect', [this.keys.session(clientId)], [epoch, Date.now()]);
+    if (reply[0] !== 1 || !reply[1]) return;
+    const roomId = String(reply[1]);
+    if (reason === 'client namespace disconnect') {
+      await this.leave(roomId, clientId, epoch, 'left');
+      return;
+    }
+    if (await this.presence.markAway(roomId, clientId, epoch)) {
+      await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs);
+    }
+  }
+
+  /** Leaves the code-joined room now (room:leave, or a deliberate client disconnect). */
+  async leave(roomId: string, clientId: string, epoch: number, reason: 'left'): Promise<void> {
+    await this.rooms.remove(roomId, clientId, { mode: 'leave', epoch, reason });
+    await this.scripts.run('sessionClearRoom', [this.keys.session(clientId)], [roomId, '']);
+  }
+
+  /** The grace-period job. Returns 'stale' when the client came back or the epoch moved on. */
+  async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
+    const left = await this.rooms.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
+      if (err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND')) return null;
+      throw err;
+    });
+    if (!left) return 'stale';
+    metrics.graceEvictions.inc();
+    await this.scripts.run('sessionClearRoom', [this.keys.session(job.clientId)], [job.roomId, job.epoch]);
+    this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
+    return 'done';
+  }
+
+  /** Records the code-joined room in the connection map. */
+  async setRoom(clientId: string, roomId: string): Promise<void> {
+    await this.redis.hSet(this.keys.session(clientId), 'roomId', roomId);
+  }
+
+  /** The code-joined room of a session, if the client is still a member of it. */
+  async currentRoom(clientId: string): Promise<string | null> {
+    const roomId = await this.redis.hGet(this.keys.session(clientId), 'roomId');
+    if (!roomId) return null;
+    if (await this.rooms.isMember(roomId, clientId)) return roomId;
+    // Evicted, left elsewhere or expired: the map only lagged behind.
+    await this.scripts.run('sessionClearRoom', [this.keys.session(clientId)], [roomId, '']);
+    return null;
+  }
+
+  /**
+   * Rejoin after a reconnect: re-verifies membership (code rooms: still a member; program rooms:
+   * still in the JWT claim), joins the Socket.IO room *before* reading the log so no event can fall
+   * between the read and the live stream, then replays from lastSeq or sends a snapshot.
+   * Idempotent: rejoining a room the socket is already in answers the same way again.
+   */
+  async rejoin(socket: TetherSocket, roomId: string, lastSeq: number | undefined): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
+    const { clientId, epoch } = socket.data;
+    const program = socket.data.programRooms.includes(roomId);
+    if (!program) {
+      let returned;
+      try {
+        returned = await this.presence.markReturned(roomId, clientId, epoch);
+      } catch (err) {
+        if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') metrics.reconnections.inc({ outcome: 'not_in_room' });
+        throw err;
+      }
+      if (returned.wasAway) {
+        // The pending eviction is now a no-op (member epoch changed); removing it just saves work.
+        const previous = this.previousEvictions(clientId, epoch);
+        await Promise.all(previous.map((id) => this.jobs.cancel(EVICT_QUEUE, id)));
+      }
+      await this.setRoom(clientId, roomId);
+      socket.data.roomId = roomId;
+    }
+    await socket.join(socketRoom(roomId));
+
+    if (lastSeq !== undefined) {
+      const replay = await this.catchup.replay(socket, roomId, lastSeq);
+      if (replay) {
+        metrics.reconnections.inc({ outcome: 'recovered' });
+        return { result: { roomId, recovered: true, replayed: replay.replayed, more: replay.more, seq: replay.seq } };
+      }
+    }
+    const snapshot = await this.rooms.snapshot(roomId);
+    socket.emit('room:state_snapshot', { ...snapshot, recovered: false });
+    metrics.reconnections.inc({ outcome: 'snapshot' });
+    return { result: { roomId, recovered: false, replayed: 0, more: false, seq: snapshot.seq }, snapshot };
+  }
+
+  // Eviction job ids carry the epoch they were scheduled under; the last few cover a client that
+  // flapped several times within one grace period.
+  private previousEvictions(clientId: string, epoch: number): string[] {
+    const ids: string[] = [];
+    for (let e = Math.max(1, epoch - 3); e < epoch; e++) ids.push(jobId('evict', clientId, e));
+    return ids;
+  }
+}

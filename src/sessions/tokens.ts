@@ -1,0 +1,49 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { jwtVerify } from 'jose';
+import { TetherError } from '../protocol/errors.js';
+import { RoomId } from '../protocol/schemas.js';
+
+export interface Identity {
+  userId: string;
+  name: string;
+  /** Program rooms the user belongs to (JWT claim `rooms`), re-read on every connect. */
+  rooms: string[];
+  /** May publish to any room over HTTP (JWT claim `role: "publisher"`). */
+  publisher: boolean;
+}
+
+/** Verifies an HS256 JWT. Any failure is INVALID_TOKEN: the reason goes to the log, not the client. */
+export async function verifyJwt(token: string, secret: string | undefined): Promise<Identity> {
+  if (!secret) throw new TetherError('INVALID_TOKEN', 'this server does not accept JWTs (JWT_SECRET unset)');
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] }));
+  } catch (err) {
+    throw new TetherError('INVALID_TOKEN', `invalid token: ${(err as Error).message}`);
+  }
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) {
+    throw new TetherError('INVALID_TOKEN', 'token has no usable sub claim');
+  }
+  const rooms = Array.isArray(payload.rooms) ? payload.rooms.filter((r): r is string => RoomId.safeParse(r).success) : [];
+  const name = typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim().slice(0, 64) : payload.sub;
+  const roles = Array.isArray(payload.roles) ? payload.roles : [payload.role];
+  return { userId: payload.sub, name, rooms: [...new Set(rooms)].slice(0, 100), publisher: roles.includes('publisher') };
+}
+
+/** A session token: 256 random bits, handed to the client once, stored only as its SHA-256. */
+export function issueSessionToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashSessionToken(token) };
+}
+
+// A fast hash is right here: the token is 256 random bits, not a guessable password.
+export function hashSessionToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** Constant-time comparison of a presented secret (service token) with the configured one. */
+export function secretEquals(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}

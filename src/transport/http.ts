@@ -1,0 +1,132 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { metrics, registry } from '../observability/metrics.js';
+import { ERRORS, TetherError } from '../protocol/errors.js';
+import { HttpPublish, HttpRoomCreate, RoomCode, RoomId } from '../protocol/schemas.js';
+import type { EventService } from '../events/service.js';
+import type { RoomService } from '../rooms/service.js';
+import { secretEquals, verifyJwt, type Identity } from '../sessions/tokens.js';
+import { invalidPayload } from './handle.js';
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  rooms: RoomService;
+  events: EventService;
+  isReady(): Promise<{ ready: boolean; reason?: string }>;
+  beforeScrape(): Promise<void>;
+  /** Routes of other domains (inbox) registered on the same instance. */
+  extraRoutes: ((app: FastifyInstance, auth: HttpAuth) => void)[];
+}
+
+export interface HttpAuth {
+  /** A user JWT (Authorization: Bearer <jwt>), or UNAUTHORIZED. */
+  user(req: FastifyRequest): Promise<Identity>;
+  /** A backend service: the SERVICE_TOKEN, or a JWT with role "publisher". Returns its name. */
+  service(req: FastifyRequest): Promise<string>;
+  body<S extends z.ZodType>(schema: S, body: unknown): z.output<S>;
+}
+
+function bearer(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7).trim() : null;
+}
+
+/**
+ * Fastify: the HTTP API, health and metrics; its logger is the worker's pino logger. Created
+ * before Socket.IO attaches to its server (Socket.IO wraps the request listeners that exist then);
+ * routes are registered once the services exist.
+ */
+export function createHttp(config: Config, log: Logger): FastifyInstance {
+  return Fastify({
+    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Per-request lines would be mostly /metrics scrapes and probes; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.ws.maxPayloadBytes,
+  });
+}
+
+export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+
+  const auth: HttpAuth = {
+    async user(req) {
+      const token = bearer(req);
+      if (!token) throw new TetherError('UNAUTHORIZED', 'Authorization: Bearer <JWT> required');
+      return verifyJwt(token, deps.config.auth.jwtSecret);
+    },
+    async service(req) {
+      const token = bearer(req);
+      if (!token) throw new TetherError('UNAUTHORIZED', 'Authorization: Bearer <service token or publisher JWT> required');
+      const serviceToken = deps.config.auth.serviceToken;
+      if (serviceToken && secretEquals(token, serviceToken)) return 'service:backend';
+      const identity = await verifyJwt(token, deps.config.auth.jwtSecret);
+      if (!identity.publisher) throw new TetherError('UNAUTHORIZED', 'JWT lacks role "publisher"');
+      return `service:${identity.userId}`;
+    },
+    body(schema, body) {
+      const parsed = schema.safeParse(body ?? {});
+      if (!parsed.success) throw invalidPayload(parsed.error);
+      return parsed.data;
+    },
+  };
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {
+    let error: TetherError;
+    if (err instanceof TetherError) error = err;
+    else if (err.statusCode === 413) error = new TetherError('INVALID_PAYLOAD', `body larger than ${deps.config.ws.maxPayloadBytes} bytes`);
+    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) error = new TetherError('INVALID_PAYLOAD', err.message);
+    else {
+      req.log.error({ err }, 'request failed');
+      error = new TetherError('INTERNAL_ERROR');
+    }
+    void reply.status(ERRORS[error.code].status).send({ error: error.toBody() });
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.status(404).send({ error: new TetherError('NOT_FOUND').toBody() });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', nodeId: deps.config.nodeId }));
+  app.get('/readyz', async (_req, reply) => {
+    const state = await deps.isReady();
+    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', reason: state.reason, nodeId: deps.config.nodeId });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    await deps.beforeScrape().catch((err: unknown) => deps.log.warn({ err }, 'queue depth sampling failed'));
+    return reply.header('content-type', registry.contentType).send(await registry.metrics());
+  });
+
+  app.post('/v1/rooms', async (req, reply) => {
+    const identity = await auth.user(req);
+    const input = auth.body(HttpRoomCreate, req.body);
+    return reply.status(201).send(await deps.rooms.create(input, { userId: identity.userId }, 'http'));
+  });
+  app.get('/v1/rooms/:code', async (req) => {
+    const raw = (req.params as { code: string }).code;
+    const code = RoomCode.safeParse(raw);
+    const id = code.success ? code.data : RoomId.safeParse(raw).success ? raw : null;
+    if (!id) throw new TetherError('ROOM_NOT_FOUND');
+    return deps.rooms.info(id);
+  });
+  app.post('/v1/rooms/:id/events', async (req, reply) => {
+    const from = await auth.service(req);
+    const id = RoomId.safeParse((req.params as { id: string }).id);
+    if (!id.success) throw new TetherError('ROOM_NOT_FOUND');
+    const input = auth.body(HttpPublish, req.body);
+    const result = await deps.events.publish({
+      roomId: id.data,
+      type: input.type,
+      data: input.data,
+      from,
+      dedupKey: input.idempotencyKey ? `${from}|${input.idempotencyKey}` : null,
+      requireMember: false,
+      source: 'http',
+    });
+    return reply.status(result.duplicate ? 200 : 201).send(result);
+  });
+  for (const register of deps.extraRoutes) register(app, auth);
+}
