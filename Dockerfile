@@ -10,6 +10,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# npm run build = tsc + scripts/copy-assets.mjs (copies src/redis/scripts/*.lua into dist/).
+COPY scripts ./scripts
 RUN npm run build
 
 # ---- prod-deps: production dependencies only ------------------------------------------------

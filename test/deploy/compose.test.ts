@@ -131,6 +131,13 @@ test('Dockerfile: multi-stage build, production deps only at runtime', () => {
   assert.ok(!runtime.ins.some((i) => i.op === 'RUN' && /npm (ci|install)(?!.*--omit=dev)/.test(i.arg)), 'no dev install in runtime');
   const prod = stages.find((s) => s.ins.some((i) => i.op === 'RUN' && /npm ci .*--omit=dev/.test(i.arg)));
   assert.ok(prod, 'a stage installs --omit=dev');
+  // npm run build runs `node scripts/...` (see package.json): those files must be in the stage.
+  const buildScript = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts?.build ?? '';
+  const buildCopies = build.ins.filter((i) => i.op === 'COPY').map((i) => i.arg.split(/\s+/)[0]!.replace(/^\.\//, ''));
+  for (const m of buildScript.matchAll(/(?:node|tsc -p)\s+(\S+)/g)) {
+    const needed = m[1]!.replace(/^\.\//, '');
+    assert.ok(buildCopies.some((c) => needed === c || needed.startsWith(`${c.replace(/\/$/, '')}/`)), `build script needs ${needed}, not copied into the build stage`);
+  }
   const copies = runtime.ins.filter((i) => i.op === 'COPY').map((i) => i.arg);
   assert.ok(copies.some((c) => c.includes(`--from=${prod.name}`) && c.includes('node_modules')), 'runtime node_modules from the prod-deps stage');
   assert.ok(copies.some((c) => c.includes(`--from=${build.name}`) && c.includes('dist')), 'runtime dist from the build stage');
