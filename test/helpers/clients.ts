@@ -87,10 +87,10 @@ export function record(socket: TestSocket): { name: string; payload: any }[] {
   return events;
 }
 
-/** Waits until `predicate` holds over the recorded events (polling, bounded). */
-export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/** Waits until `check` (sync or async) holds, polling, bounded. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
