@@ -10,9 +10,15 @@ import { Scripts } from './redis/scripts.js';
 import { CatchupService } from './catchup/service.js';
 import { EventService } from './events/service.js';
 import { Jobs } from './jobs/queues.js';
+import { registerInboxHandlers } from './inbox/handlers.js';
+import { registerInboxRoutes } from './inbox/routes.js';
+import { InboxService } from './inbox/service.js';
 import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
+import { registerPlaybackHandlers } from './playback/handlers.js';
+import { PlaybackService } from './playback/service.js';
 import { RoomService } from './rooms/service.js';
 import { EVICT_QUEUE, SessionService } from './sessions/service.js';
+import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/reaper.js';
 import { installMiddleware } from './transport/connection.js';
 import { Drain } from './transport/drain.js';
 import { createHttp, registerRoutes } from './transport/http.js';
@@ -72,6 +78,8 @@ export async function createApp(config: Config): Promise<App> {
   const catchup = new CatchupService(config, scripts, keys);
   const presence = new PresenceService(config, redis.commands, scripts, keys, jobs, nsp, log);
   const sessions = new SessionService(config, redis.commands, scripts, keys, jobs, nsp, rooms, presence, catchup, log);
+  const playback = new PlaybackService(config, scripts, keys, jobs, nsp, log);
+  const inbox = new InboxService(config, scripts, keys, nsp, log);
 
   nsp.on('session:replace', ({ socketId, clientId }) => sessions.replaceLocal(socketId, clientId));
   installMiddleware(nsp, {
@@ -82,11 +90,14 @@ export async function createApp(config: Config): Promise<App> {
     events,
     catchup,
     isDraining: () => drain!.active,
-    extraHandlers: [],
-    onConnected: [],
+    extraHandlers: [
+      (socket) => registerPlaybackHandlers(socket, playback, log.child({ clientId: socket.data.clientId })),
+      (socket) => registerInboxHandlers(socket, inbox, log.child({ clientId: socket.data.clientId })),
+    ],
+    onConnected: [(socket) => inbox.deliverPending(socket)],
   });
 
-  registerRoutes(http, { config, log, rooms, events, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [] });
+  registerRoutes(http, { config, log, rooms, events, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [(app, auth) => registerInboxRoutes(app, auth, inbox)] });
 
   jobs.work({
     queue: EVICT_QUEUE,
@@ -100,6 +111,17 @@ export async function createApp(config: Config): Promise<App> {
     concurrency: 50,
     process: async (job) => ((await presence.flush(job.roomId)) ? 'done' : 'stale'),
   });
+  jobs.work(playback.syncJobKind());
+
+  jobs.work({
+    queue: REAP_QUEUE,
+    schema: z.object({ v: z.literal(1) }),
+    concurrency: 1,
+    process: () => reapDeadNodes(redis.commands, keys, sessions, log),
+  });
+  await jobs.every(REAP_QUEUE, 'reaper', REAP_EVERY_MS, { v: 1 });
+  const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log);
+  await liveness.start();
 
   await http.ready();
   await isReady();
@@ -122,6 +144,7 @@ export async function createApp(config: Config): Promise<App> {
         // Let the drained sockets' disconnect handlers write their Redis state before closing.
         await new Promise((r) => setTimeout(r, 100));
         await jobs.close();
+        await liveness.stop();
         await new Promise<void>((resolve) => io.close(() => resolve()));
         await http.close();
         await redis.close();

@@ -50,6 +50,14 @@ export class Jobs {
     await this.queue(queue).add(queue, data, { jobId, delay: delayMs });
   }
 
+  /**
+   * A cluster-wide periodic job: one scheduler entry in Redis, whichever worker is alive runs it,
+   * instead of a setInterval in every worker (which would run N times and die with its worker).
+   */
+  async every(queue: string, schedulerId: string, everyMs: number, data: object): Promise<void> {
+    await this.queue(queue).upsertJobScheduler(schedulerId, { every: everyMs }, { name: queue, data });
+  }
+
   /** Best effort: a job that is already running cannot be removed, which is why processors check epochs. */
   async cancel(queue: string, jobId: string): Promise<void> {
     try {

@@ -51,19 +51,24 @@ export class Keys {
     return `${this.prefix}:{c:${clientId}}:session`;
   }
 
-  /** hash: clientId → epoch, for every connected device of the user */
-  userConnections(userId: string): string {
-    return `${this.prefix}:{u:${userId}}:conns`;
-  }
-
   /** sorted set by ms: the user's undelivered-or-unacknowledged direct messages (JSON) */
   userInbox(userId: string): string {
     return `${this.prefix}:{u:${userId}}:inbox`;
   }
 
-  /** Readiness probe key: proves a round trip, not just a socket. */
-  health(): string {
-    return `${this.prefix}:health`;
+  /** set: ids of worker nodes that may hold sockets (for the reaper) */
+  nodes(): string {
+    return `${this.prefix}:nodes`;
+  }
+
+  /** string with a short TTL, refreshed by the node's heartbeat: gone means the node is dead */
+  nodeAlive(nodeId: string): string {
+    return `${this.prefix}:{n:${nodeId}}:alive`;
+  }
+
+  /** hash: clientId → epoch of every socket connected to the node */
+  nodeConnections(nodeId: string): string {
+    return `${this.prefix}:{n:${nodeId}}:conns`;
   }
 
   /**

@@ -59,6 +59,7 @@ export class SessionService {
       metrics.takeovers.inc();
       this.replace(String(prevSocketId), clientId, Number(epoch));
     }
+    await this.redis.hSet(this.keys.nodeConnections(this.config.nodeId), clientId, String(epoch));
     metrics.connections.inc({ kind: issued === 1 ? 'new' : 'reconnect' });
     return {
       clientId,
@@ -92,6 +93,15 @@ export class SessionService {
    */
   async disconnect(socket: TetherSocket, reason: string): Promise<void> {
     const { clientId, epoch } = socket.data;
+    await this.scripts.run('nodeConnRemove', [this.keys.nodeConnections(this.config.nodeId)], [clientId, epoch]);
+    await this.disconnected(clientId, epoch, reason);
+  }
+
+  /**
+   * The connection of (clientId, epoch) is gone: from its own disconnect handler, or found by the
+   * reaper on a worker that died without running handlers (SIGKILL, OOM, lost host).
+   */
+  async disconnected(clientId: string, epoch: number, reason: string): Promise<void> {
     const reply = await this.scripts.run('sessionDisconnect', [this.keys.session(clientId)], [epoch, Date.now()]);
     if (reply[0] !== 1 || !reply[1]) return;
     const roomId = String(reply[1]);

@@ -28,10 +28,10 @@ after(async () => {
 
 const membershipEvents = (events: { name: string }[]) => events.filter((e) => e.name === 'room:participant:left' || e.name === 'room:participant:joined');
 
-async function member(roomId: string, clientId: string): Promise<{ status: string; epoch: number } | null> {
+async function member(roomId: string, clientId: string, prefix = redis.prefix): Promise<{ status: string; epoch: number } | null> {
   const r = await redisClient(redis.url);
   try {
-    const raw = await r.hGet(`${redis.prefix}:{r:${roomId}}:members`, clientId);
+    const raw = await r.hGet(`${prefix}:{r:${roomId}}:members`, clientId);
     return raw ? (JSON.parse(raw) as { status: string; epoch: number }) : null;
   } finally {
     await r.quit();
@@ -150,6 +150,20 @@ describe('sessions', () => {
     }
   });
 
+  test('clients of a SIGKILLed worker that never come back are reaped: away, then evicted', async () => {
+    const doomed = await startWorker({ redisUrl: redis.url, prefix: redis.prefix, nodeId: 'ghost-town' });
+    const { room, seen } = await roomWithObserver();
+    const ghost = await connect(doomed.url);
+    await ok(ghost.socket, 'room:join', { roomCode: room.code, guestName: 'ghost' });
+    await doomed.kill('SIGKILL'); // no disconnect handler runs anywhere
+    // Heartbeat expiry (6 s) + reaper period (4 s) + grace (1.5 s), with margin.
+    await until(() => seen.some((e) => e.name === 'room:participant:left'), 20_000, 'ghost evicted');
+    const presence = seen.filter((e) => e.name === 'room:presence');
+    assert.ok(presence.some((e) => e.payload.away.includes(ghost.session.clientId)), 'marked away before the eviction');
+    assert.equal(seen.filter((e) => e.name === 'room:participant:left').length, 1);
+    assert.equal(await member(room.code, ghost.session.clientId), null);
+  });
+
   test('a stale eviction job (older epoch) is a no-op', async () => {
     const { room, seen } = await roomWithObserver();
     const c = await connect(a.url);
@@ -190,13 +204,18 @@ describe('sessions', () => {
   test('reconnect storm: N rejoins in R rooms cost about R presence broadcasts, not N × room size', async () => {
     const ROOMS = 8;
     const PER_ROOM = 24; // half on each worker
-    const c = await startWorker({ redisUrl: redis.url, prefix: redis.prefix, nodeId: 'storm' });
+    // Its own prefix and a production-like grace: a restart must not outlast the grace period.
+    const prefix = `${redis.prefix}s`;
+    const env = { GRACE_PERIOD_MS: '20000', RECONNECT_FLUSH_MS: '2000' };
+    const a = await startWorker({ redisUrl: redis.url, prefix, nodeId: 'calm', env });
+    const c = await startWorker({ redisUrl: redis.url, prefix, nodeId: 'storm', env });
+    const proxy = await startProxy(c.port); // the stormed half reaches its worker through a cuttable network
     const rooms = await Promise.all(Array.from({ length: ROOMS }, () => createRoomHttp(a.url)));
     const clients: { socket: TestSocket; roomId: string; events: ReturnType<typeof record>; onStorm: boolean }[] = [];
     for (const room of rooms) {
       for (let i = 0; i < PER_ROOM; i++) {
         const onStorm = i % 2 === 1;
-        const conn = await connect(onStorm ? c.url : a.url, { reconnection: true });
+        const conn = await connect(onStorm ? proxy.url : a.url, { reconnection: true });
         conn.socket.auth = { clientId: conn.session.clientId, sessionToken: conn.session.sessionToken, roomId: room.code };
         const events = record(conn.socket);
         await ok(conn.socket, 'room:join', { roomCode: room.code, guestName: `m${i}` });
@@ -208,11 +227,15 @@ describe('sessions', () => {
 
     // The worker holding half of every room dies and comes back on the same port.
     await c.kill('SIGKILL');
-    const restarted = await startWorker({ redisUrl: redis.url, prefix: redis.prefix, nodeId: 'storm-2', port: c.port });
+    const restarted = await startWorker({ redisUrl: redis.url, prefix, nodeId: 'storm-2', port: c.port, env });
     try {
       const stormed = clients.filter((cl) => cl.onStorm);
-      await until(() => stormed.every((cl) => cl.events.some((e) => e.name === 'room:rejoined')), 30_000, 'every stormed client back');
-      await sleep(1500); // let the last flush windows close
+      await until(() => stormed.every((cl) => cl.events.some((e) => e.name === 'room:rejoined')), 30_000, 'every stormed client back').catch((err) => {
+        const missing = stormed.filter((cl) => !cl.events.some((e) => e.name === 'room:rejoined'));
+        console.log('not back:', missing.length, missing.slice(0, 3).map((m) => JSON.stringify(m.events.slice(-3))), restarted.output.slice(-5));
+        throw err;
+      });
+      await sleep(3000); // let the last flush windows close
       const observers = clients.filter((cl) => !cl.onStorm);
       const joinedOrLeft = observers.reduce((n, cl) => n + membershipEvents(cl.events).length, 0);
       assert.equal(joinedOrLeft, 0, 'no per-client joined/left broadcasts');
@@ -221,10 +244,25 @@ describe('sessions', () => {
       const received = observers.reduce((n, cl) => n + cl.events.filter((e) => e.name === 'room:presence').length, 0);
       console.log(`storm: ${stormed.length} rejoins in ${ROOMS} rooms → ${presenceSeqs.size} presence broadcasts, ${received} messages to observers (naive: ~${naive})`);
       assert.ok(presenceSeqs.size <= ROOMS * 3, `presence broadcasts ${presenceSeqs.size} ≤ 3 per room`);
-      for (const cl of stormed) assert.equal((await member(cl.roomId, (cl.socket.auth as { clientId: string }).clientId))?.status, 'online');
+      for (const cl of stormed) assert.equal((await member(cl.roomId, (cl.socket.auth as { clientId: string }).clientId, prefix))?.status, 'online');
+
+      // Second wave: every stormed client's transport drops at once (the server sees each
+      // disconnect, so all are marked away and come back): still a few batches per room.
+      for (const cl of clients) cl.events.length = 0;
+      proxy.cut();
+      await until(() => stormed.every((cl) => cl.events.some((e) => e.name === 'room:rejoined')), 30_000, 'second wave back');
+      await sleep(3000);
+      const wave2 = new Set(observers.flatMap((cl) => cl.events.filter((e) => e.name === 'room:presence').map((e) => `${e.payload.roomId}:${e.payload.seq}`)));
+      const announced = new Set(observers.flatMap((cl) => cl.events.filter((e) => e.name === 'room:presence').flatMap((e) => [...e.payload.away, ...e.payload.returned])));
+      console.log(`storm wave 2: ${stormed.length} drops+rejoins in ${ROOMS} rooms → ${wave2.size} presence broadcasts (naive: ${2 * stormed.length} broadcasts)`);
+      assert.equal(observers.reduce((n, cl) => n + membershipEvents(cl.events).length, 0), 0);
+      assert.ok(wave2.size <= ROOMS * 3, `presence broadcasts ${wave2.size} ≤ 3 per room`);
+      assert.ok(announced.size <= stormed.length);
     } finally {
       for (const cl of clients) cl.socket.close();
+      await proxy.close();
       await restarted.kill('SIGKILL');
+      await a.kill('SIGKILL');
     }
   });
 });

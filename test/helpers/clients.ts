@@ -27,6 +27,8 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<{
     transports: opts.transports ?? ['websocket'],
     auth: opts.auth ?? {},
     reconnection: opts.reconnection ?? false,
+    reconnectionDelay: 200,
+    reconnectionDelayMax: 1000,
     forceNew: true,
     timeout: 5000,
   });
