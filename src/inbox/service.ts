@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import { userRoom, type InboxMessage } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import type { TetherNamespace, TetherSocket } from '../transport/types.js';
+
+export interface SendRequest {
+  toUserId: string;
+  /** The sender's userId, or `service:<name>` for the HTTP API. */
+  from: string;
+  type: string;
+  data: unknown;
+  /** Resends with the same key while the original is unacknowledged return the original id. */
+  dedupKey: string | null;
+}
+
+export interface SendResult {
+  id: string;
+  /** The recipient had at least one connected device when the message was stored. */
+  delivered: boolean;
+  duplicate: boolean;
+}
+
+/**
+ * Message ids: 9 base-36 digits of the ms timestamp, `-`, 12 random url-safe characters. They sort
+ * by time as strings, are unique without coordination between workers, and carry the member's
+ * score, so an ack finds its member without scanning the inbox.
+ */
+const ID_PATTERN = /^([0-9a-z]{9})-[A-Za-z0-9_-]{12}$/;
+
+export function newMessageId(ts: number): string {
+  return `${ts.toString(36).padStart(9, '0')}-${randomBytes(9).toString('base64url')}`;
+}
+
+export function messageIdTs(id: string): number | null {
+  const m = ID_PATTERN.exec(id);
+  return m ? parseInt(m[1]!, 36) : null;
+}
+
+/**
+ * `{u:<userId>}:conns`: the user's connected devices. Same hash tag as the inbox, so the store
+ * script reads it in the same slot. Derived here because src/redis/keys.ts no longer names it.
+ * TODO: move to Keys.userConnections once keys.ts carries it again.
+ */
+function connectionsKey(keys: Keys, userId: string): string {
+  return keys.userInbox(userId).replace(/:inbox$/, ':conns');
+}
+
+/**
+ * Direct messages to users. Store first, then emit: a message is in the inbox before any socket
+ * can see it, so a device that misses the live emit (offline, reconnecting, on a worker that just
+ * died) gets it from the inbox on its next connect. Messages leave the inbox only when a device of
+ * the user acknowledges them (or age out / are pushed out by the length bound).
+ * Delivery is at-least-once: a device connecting while a message is sent can get it both live
+ * and from the pending read; clients drop duplicates by id.
+ */
+export class InboxService {
+  constructor(
+    private readonly config: Config,
+    private readonly scripts: Scripts,
+    private readonly keys: Keys,
+    private readonly nsp: TetherNamespace,
+    private readonly log: Logger,
+  ) {}
+
+  /** Same rule as room events: serialized data over MAX_EVENT_DATA_BYTES is refused. */
+  private encodeData(data: unknown): string {
+    const json = JSON.stringify(data ?? null);
+    if (Buffer.byteLength(json) > this.config.events.maxDataBytes) {
+      throw new TetherError('INVALID_PAYLOAD', `data is larger than ${this.config.events.maxDataBytes} bytes`);
+    }
+    return json;
+  }
+
+  async send(req: SendRequest): Promise<SendResult> {
+    const dataJson = this.encodeData(req.data);
+    const ts = Date.now();
+    const id = newMessageId(ts);
+    // The dedup key leads the member so the script can match it as a prefix; app data comes later
+    // and cannot forge it.
+    const dedupPrefix = req.dedupKey ? `{"dk":${JSON.stringify(req.dedupKey)},` : '';
+    const member = `${dedupPrefix || '{'}"id":${JSON.stringify(id)},"from":${JSON.stringify(req.from)},"type":${JSON.stringify(req.type)},"data":${dataJson},"ts":${ts}}`;
+    const reply = await this.scripts.run(
+      'inboxPush',
+      [this.keys.userInbox(req.toUserId), connectionsKey(this.keys, req.toUserId)],
+      [member, ts, this.config.inbox.ttlMs, this.config.inbox.maxMessages, dedupPrefix, ts - this.config.events.dedupTtlMs],
+    );
+    const delivered = Number(reply[1]) > 0;
+    if (reply[0] === 2) {
+      const original = JSON.parse(String(reply[2])) as { id: string };
+      return { id: original.id, delivered, duplicate: true };
+    }
+    metrics.inboxQueued.inc();
+    const message: InboxMessage = { id, from: req.from, type: req.type, data: req.data ?? null, ts };
+    // Emitted even when no connection is recorded: the record can lag a connect by a round trip,
+    // and an emit to an empty Socket.IO room costs one adapter publish.
+    this.nsp.to(userRoom(req.toUserId)).emit('inbox:message', message);
+    if (delivered) metrics.inboxDelivered.inc();
+    return { id, delivered, duplicate: false };
+  }
+
+  /** Every message still in the inbox, oldest first. */
+  async pending(userId: string): Promise<InboxMessage[]> {
+    const reply = await this.scripts.run('inboxPending', [this.keys.userInbox(userId)], [Date.now(), this.config.inbox.ttlMs]);
+    const out: InboxMessage[] = [];
+    for (const raw of reply.slice(1)) {
+      try {
+        const m = JSON.parse(String(raw)) as InboxMessage;
+        out.push({ id: m.id, from: m.from, type: m.type, data: m.data, ts: m.ts });
+      } catch (err) {
+        this.log.warn({ err, userId }, 'unreadable inbox entry skipped');
+      }
+    }
+    // Same-millisecond members sort by their JSON in Redis; ids break the tie by time then randomness.
+    return out.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Removes the given ids from the user's own inbox; returns how many were there. */
+  async ack(userId: string, ids: string[]): Promise<number> {
+    const args: (string | number)[] = [];
+    for (const id of new Set(ids)) {
+      const ts = messageIdTs(id);
+      if (ts !== null) args.push(id, ts);
+    }
+    if (args.length === 0) return 0;
+    const reply = await this.scripts.run('inboxAck', [this.keys.userInbox(userId)], args);
+    return Number(reply[0]);
+  }
+
+  /**
+   * onConnected hook: records the device as connected, then hands it every pending message. The
+   * socket already joined userRoom(userId), so a message stored after the pending read still
+   * reaches it live: nothing falls between the two.
+   */
+  async deliverPending(socket: TetherSocket): Promise<void> {
+    const { userId, clientId, epoch } = socket.data;
+    if (!userId) return;
+    const conns = connectionsKey(this.keys, userId);
+    await this.scripts.run('inboxConnect', [conns], [clientId, epoch, this.config.sessions.ttlMs]);
+    // The socket may have gone while the record was written; its disconnect handler may have run
+    // before the record existed, so remove it here (epoch-checked, harmless if already gone).
+    if (socket.disconnected) {
+      await this.scripts.run('inboxDisconnect', [conns], [clientId, epoch]);
+      return;
+    }
+    const messages = await this.pending(userId);
+    for (const m of messages) socket.emit('inbox:message', m);
+    if (messages.length > 0) metrics.inboxDelivered.inc(messages.length);
+  }
+
+  /** Disconnect of a user's socket: the device no longer counts as connected (unless replaced). */
+  async disconnected(socket: TetherSocket): Promise<void> {
+    const { userId, clientId, epoch } = socket.data;
+    if (!userId) return;
+    await this.scripts.run('inboxDisconnect', [connectionsKey(this.keys, userId)], [clientId, epoch]);
+  }
+}
