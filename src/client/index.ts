@@ -1,0 +1,27 @@
+/**
+ * Tether client SDK: `import { TetherClient } from 'tether/client'`.
+ * Runs in Node ≥ 20 and browsers (ESM bundle: dist/client/tether-client.esm.js).
+ */
+export { TetherClient, randomId, type WireSocket } from './client.js';
+export { Room, type RoomStatus } from './room.js';
+export { ReorderBuffer, type Released, type Hole, type PushOutcome } from './reorder.js';
+export { backoffCeiling, backoffDelay, shutdownDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { memoryStorage, webStorage, localStorageAdapter, type StorageAdapter, type StorageOption, type WebStorageLike } from './storage.js';
+export { ClientError, CLIENT_ERRORS, isRetryable, type ClientErrorCode } from './errors.js';
+export { Emitter, type Listener } from './emitter.js';
+export type * from './types.js';
+export type {
+  InboxMessage,
+  Participant,
+  ParticipantJoined,
+  ParticipantLeft,
+  PlaybackControlChanged,
+  PlaybackEvent,
+  PlaybackState,
+  PlaybackSync,
+  PresenceBatch,
+  RoomEvent,
+  RoomInfo,
+  SessionPayload,
+} from '../protocol/events.js';
+export type { ErrorCode, ErrorBody } from '../protocol/errors.js';

@@ -1,0 +1,160 @@
+import type {
+  Ack,
+  ClientToServerEvents,
+  InboxMessage,
+  Participant,
+  ParticipantJoined,
+  ParticipantLeft,
+  PlaybackControlChanged,
+  PlaybackEvent,
+  PlaybackState,
+  PlaybackSync,
+  PresenceBatch,
+  RoomEvent,
+  RoomInfo,
+  SequencedEvents,
+  SequencedName,
+  SessionPayload,
+  ShutdownNotice,
+} from '../protocol/events.js';
+import type { BackoffOptions } from './backoff.js';
+import type { ClientError } from './errors.js';
+import type { StorageOption } from './storage.js';
+
+/** Request names of the wire contract, their payloads and ack data. */
+export type RequestName = keyof ClientToServerEvents;
+export type RequestPayload<E extends RequestName> = Parameters<ClientToServerEvents[E]>[0];
+export type RequestResult<E extends RequestName> = Parameters<ClientToServerEvents[E]>[1] extends (r: Ack<infer T>) => void ? T : never;
+
+/** One sequenced room event as the SDK hands it over: its wire name, seq and payload. */
+export type SequencedEntry = { [K in SequencedName]: { name: K; seq: number; payload: SequencedEvents[K] } }[SequencedName];
+
+export interface TetherClientOptions {
+  /** Server origin, e.g. `https://rt.example.com` (the SDK appends the /sync namespace). */
+  url: string;
+  /** Socket.IO HTTP path on the server. Default `/socket.io`. */
+  path?: string;
+  /** Default `['websocket']`; add 'polling' only behind a sticky balancer. */
+  transports?: ('websocket' | 'polling' | 'webtransport')[];
+  /**
+   * Called before every connection attempt (first connect and each reconnect); return the JWT to
+   * present, or undefined to connect as a guest. A rejection counts as a failed attempt (retried
+   * with backoff, reported as 'error').
+   */
+  getToken?: () => Promise<string | undefined> | string | undefined;
+  /** Where clientId and sessionToken persist. Default 'memory'. */
+  storage?: StorageOption;
+  /** Key prefix in storage. Default 'tether:'. */
+  storageKey?: string;
+  /** Reconnect backoff (full jitter). Default { baseMs: 500, maxMs: 30000 }. */
+  reconnect?: Partial<BackoffOptions>;
+  /** Extra random delay added to a `server:shutdown` reconnectAfterMs. Default 500. */
+  shutdownJitterMs?: number;
+  /** Budget for one connection attempt (transport open + handshake + `session`). Default 10000. */
+  connectTimeoutMs?: number;
+  /** Ack timeout of every request (join, rejoin, catch-up, publish...). Default 10000. */
+  requestTimeoutMs?: number;
+  /** How long a hole in a room's seq stream may wait for a late broadcast before catch-up. Default 300. */
+  holeWaitMs?: number;
+  /** Page size of room:catchup requests (the server caps it). Default 500. */
+  catchupLimit?: number;
+  /** Backoff of retryable request failures (RATE_LIMITED, INTERNAL_ERROR). Default { baseMs: 200, maxMs: 5000 }. */
+  retry?: Partial<BackoffOptions>;
+  /**
+   * When a rejoin finds the client no longer a member of a code room (grace period expired, or a
+   * new identity after SESSION_INVALID), join it again with the original options. Default true.
+   */
+  rejoinAfterEviction?: boolean;
+  /** Injected for deterministic tests. Default Math.random. */
+  random?: () => number;
+  /** Extra socket.io-client Manager options (advanced; reconnection is always managed by the SDK). */
+  socketOptions?: Record<string, unknown>;
+}
+
+export type ClientStatus =
+  | { state: 'connected'; nodeId: string }
+  | { state: 'reconnecting'; attempt: number; delayMs: number }
+  | { state: 'offline'; reason: OfflineReason };
+
+export type OfflineReason = 'idle' | 'closed' | 'auth_error' | 'replaced' | 'fatal';
+
+export interface ClientEvents {
+  status: ClientStatus;
+  /** Every successful handshake (first connect and each reconnect). */
+  session: SessionPayload;
+  /** The server refused the credentials (INVALID_TOKEN / UNAUTHORIZED): the SDK stopped reconnecting. */
+  auth_error: ClientError;
+  /** Another connection took over this clientId: the SDK stopped reconnecting. */
+  replaced: { clientId: string; reason: string };
+  /** The server refused the stored identity (SESSION_INVALID): a new clientId was generated. */
+  identity_reset: { previousClientId: string; clientId: string };
+  /** The server is draining; the SDK reconnects after `delayMs`. */
+  shutdown: ShutdownNotice & { delayMs: number };
+  /** A program room (JWT `rooms` claim) became available on this connection. */
+  room: import('./room.js').Room;
+  /** A user-inbox message. Acked to the server after every listener (and the promises they return) finished. */
+  message: InboxMessage;
+  /** Something failed that the SDK handles itself (it keeps going); for logging. */
+  error: ClientError | Error;
+}
+
+export interface RoomState {
+  info: RoomInfo;
+  participants: Participant[];
+  playback: PlaybackState;
+  /** Seq of the last event the state includes. */
+  seq: number;
+  serverTimestamp: number;
+}
+
+export type RoomCloseReason = 'left' | 'client_closed' | 'revoked' | 'error';
+
+export interface RoomEvents {
+  /** App events (room:event), exactly once and in seq order. */
+  event: RoomEvent;
+  'participant:joined': ParticipantJoined;
+  'participant:left': ParticipantLeft;
+  presence: PresenceBatch;
+  /** playback:start / pause / seek / stop, with `action`. */
+  playback: PlaybackEvent;
+  'playback:control': PlaybackControlChanged;
+  /** Unsequenced periodic drift sync of a playing room. */
+  'playback:sync': PlaybackSync;
+  /** Every sequenced event, after its specific event: the extension point for helpers. */
+  sequenced: SequencedEntry;
+  /** Local state was replaced wholesale: after the first join and after every snapshot. */
+  state: RoomState;
+  /** The room came back after a reconnect or a gap: recovered=false means the state was replaced by a snapshot. */
+  resumed: { recovered: boolean };
+  /** Ephemeral, unsequenced message from another member. */
+  signal: { roomId: string; from: string; type: string; data: unknown };
+  /** A published message changed status (pending → sent | failed). */
+  publish: OutgoingMessage;
+  /** The handle is dead: left, client closed, access revoked, or an unrecoverable error. */
+  closed: { reason: RoomCloseReason; error?: ClientError };
+}
+
+export type PublishStatus = 'pending' | 'sent' | 'failed';
+
+/** A message given to `room.publish()`, followed until the server acked it or it failed. */
+export interface OutgoingMessage {
+  readonly clientMsgId: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly status: PublishStatus;
+  /** Seq the server gave the event (status 'sent'). */
+  readonly seq?: number;
+  /** The server had already published this clientMsgId (a resend after a lost ack). */
+  readonly duplicate?: boolean;
+  /** Why it failed (status 'failed'). */
+  readonly error?: ClientError;
+  /** Number of times it was sent to the server. */
+  readonly attempts: number;
+  /** Resolves once the server acked (with its seq); rejects with a ClientError when it failed. */
+  sent(): Promise<{ seq: number; duplicate: boolean }>;
+}
+
+export interface JoinOptions {
+  password?: string;
+  guestName?: string;
+}
