@@ -20,7 +20,7 @@ import { RoomService } from './rooms/service.js';
 import { EVICT_QUEUE, SessionService } from './sessions/service.js';
 import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/reaper.js';
 import { installMiddleware } from './transport/connection.js';
-import { Drain } from './transport/drain.js';
+import { Drain, gateHandshakes } from './transport/drain.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
 import type { TetherServer } from './transport/types.js';
@@ -72,6 +72,7 @@ export async function createApp(config: Config): Promise<App> {
   const io = createIo(http.server, config, redis);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
+  gateHandshakes(http.server, drain);
 
   const rooms = new RoomService(config, redis.commands, scripts, keys, nsp);
   const events = new EventService(config, scripts, keys, nsp);

@@ -17,6 +17,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, retry: true, message: 'too many requests; slow down' },
   SESSION_INVALID: { status: 401, retry: false, message: 'clientId is bound to another session token; use a new clientId' },
   SESSION_REPLACED: { status: 409, retry: false, message: 'this clientId connected again elsewhere; this socket is closing' },
+  SERVER_DRAINING: { status: 503, retry: true, message: 'this worker is shutting down; connect again (another worker will answer)' },
   NOT_FOUND: { status: 404, retry: false, message: 'no such resource' },
   INTERNAL_ERROR: { status: 500, retry: true, message: 'unexpected server error' },
 } as const satisfies Record<string, { status: number; retry: boolean; message: string }>;
