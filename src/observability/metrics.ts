@@ -143,9 +143,10 @@ export const metrics = {
     help: '1 when the last Redis health probe of this worker succeeded',
     registers: [registry],
   }),
+  // Every worker samples the same shared queues: aggregate across instances with max, not sum.
   queueDepth: new client.Gauge({
     name: 'tether_queue_jobs',
-    help: 'BullMQ jobs by queue and state (sampled at scrape time)',
+    help: 'BullMQ jobs by queue and state (sampled at scrape time; the same value on every worker)',
     labelNames: ['queue', 'state'] as const,
     registers: [registry],
   }),
