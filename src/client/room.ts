@@ -84,6 +84,11 @@ class Message implements OutgoingMessage {
   }
 }
 
+const ROOM_SCOPED: ReadonlySet<RequestName> = new Set<RequestName>([
+  'room:leave', 'room:rejoin', 'room:publish', 'room:signal', 'room:catchup', 'sync:report',
+  'playback:start', 'playback:pause', 'playback:seek', 'playback:stop', 'playback:grant',
+]);
+
 /** The "stale" marker of an async flow overtaken by a disconnect, a newer sync or a close. */
 const STALE = Symbol('stale');
 
@@ -115,6 +120,7 @@ export class Room extends Emitter<RoomEvents> {
   private head = 0;
   private live = false;
   private syncing = false;
+  private syncEpoch = -1;
   private syncGen = 0;
   private syncRetryAttempt = 0;
   private expectingSnapshot = false;
@@ -226,7 +232,9 @@ export class Room extends Emitter<RoomEvents> {
    * helpers such as playback controls. Rejects with OFFLINE when not connected.
    */
   request<E extends RequestName>(event: E, payload: Omit<RequestPayload<E>, 'roomId'>): Promise<RequestResult<E>> {
-    return this.host.request(event, { ...payload, roomId: this.id } as RequestPayload<E>);
+    // The server's schemas are strict: only requests that take a roomId get one.
+    const scoped = ROOM_SCOPED.has(event) ? { ...payload, roomId: this.id } : payload;
+    return this.host.request(event, scoped as RequestPayload<E>);
   }
 
   /**
@@ -261,6 +269,8 @@ export class Room extends Emitter<RoomEvents> {
   /** A handshake completed: (re)join or rejoin, catch up, then flush the outbox. */
   resume(): void {
     if (this.closedReason) return;
+    // join() and the handshake can both ask on the same connection: one sync is enough.
+    if (this.syncing && this.syncEpoch === this.host.connEpoch) return;
     void this.sync('resume');
   }
 
@@ -331,6 +341,7 @@ export class Room extends Emitter<RoomEvents> {
     const epoch = this.host.connEpoch;
     const stale = () => gen !== this.syncGen || epoch !== this.host.connEpoch || this.closedReason !== null;
     this.syncing = true;
+    this.syncEpoch = epoch;
     this.live = false;
     this.holding = true;
     this.clearTimer('holeTimer');
@@ -358,7 +369,8 @@ export class Room extends Emitter<RoomEvents> {
       if (err === STALE || stale()) return;
       this.syncing = false;
       const e = toClientError(err);
-      if (e.retryable) {
+      // A full room is worth retrying for a member coming back, not for a first join: the app decides.
+      if (e.retryable && !(first && e.code === 'ROOM_FULL')) {
         // Also covers a join that timed out: room:join is idempotent for a member (answered as a rejoin).
         const delay = backoffDelay(++this.syncRetryAttempt, this.host.settings.retry, this.host.settings.random);
         this.retryTimer = setTimeout(() => {
