@@ -35,7 +35,7 @@ test('ClockSync prefers low-RTT samples: congested samples with skewed delays do
   const sync = new ClockSync({ window: 8, best: 3 });
   let t = 0;
   // Clean samples: 10 ms each way, tiny jitter.
-  for (const [up, down] of [[10, 11], [11, 10], [10, 10]]) sync.add(...exchange((t += 1000), theta, up, down));
+  for (const [up, down] of [[10, 11], [11, 10], [10, 10]] as const) sync.add(...exchange((t += 1000), theta, up, down));
   // Congested uplink: offsets biased by +100..+200 ms, but with big RTTs.
   for (const up of [210, 300, 410, 250, 390]) sync.add(...exchange((t += 1000), theta, up, 10));
   assert.ok(Math.abs(sync.offsetMs - theta) <= 1, `offset ${sync.offsetMs}`);
