@@ -9,6 +9,7 @@ export { backoffCeiling, backoffDelay, shutdownDelay, DEFAULT_BACKOFF, type Back
 export { memoryStorage, webStorage, localStorageAdapter, type StorageAdapter, type StorageOption, type WebStorageLike } from './storage.js';
 export { ClientError, CLIENT_ERRORS, isRetryable, type ClientErrorCode } from './errors.js';
 export { Emitter, type Listener } from './emitter.js';
+export * from './playback.js';
 export type * from './types.js';
 export type {
   InboxMessage,
