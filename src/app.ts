@@ -93,7 +93,7 @@ export async function createApp(config: Config): Promise<App> {
     isDraining: () => drain!.active,
     extraHandlers: [
       (socket) => registerPlaybackHandlers(socket, playback, log.child({ clientId: socket.data.clientId })),
-      (socket) => registerInboxHandlers(socket, inbox, log.child({ clientId: socket.data.clientId })),
+      (socket) => registerInboxHandlers(socket, config, inbox, log.child({ clientId: socket.data.clientId })),
     ],
     onConnected: [(socket) => inbox.deliverPending(socket)],
   });
@@ -118,7 +118,7 @@ export async function createApp(config: Config): Promise<App> {
     queue: REAP_QUEUE,
     schema: z.object({ v: z.literal(1) }),
     concurrency: 1,
-    process: () => reapDeadNodes(redis.commands, keys, sessions, log),
+    process: () => reapDeadNodes(redis.commands, keys, sessions, [(s) => inbox.reaped(s)], log),
   });
   await jobs.every(REAP_QUEUE, 'reaper', REAP_EVERY_MS, { v: 1 });
   const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log);

@@ -59,6 +59,8 @@ const schema = z
     PUBLISH_RATE_PER_SEC: int(1, 100_000).default(20),
     PUBLISH_BURST: int(1, 100_000).default(40),
     SIGNAL_RATE_PER_SEC: int(1, 100_000).default(30),
+    MESSAGE_RATE_PER_SEC: int(1, 100_000).default(5),
+    MESSAGE_BURST: int(1, 100_000).default(10),
 
     INBOX_TTL_MS: int(1000, 30 * 24 * 3600_000).default(24 * 3600_000),
     INBOX_MAX_MESSAGES: int(1, 100_000).default(500),
@@ -111,7 +113,12 @@ export interface Config {
     readonly publishBurst: number;
     readonly signalRatePerSec: number;
   };
-  readonly inbox: { readonly ttlMs: number; readonly maxMessages: number };
+  readonly inbox: {
+    readonly ttlMs: number;
+    readonly maxMessages: number;
+    readonly messageRatePerSec: number;
+    readonly messageBurst: number;
+  };
   readonly playback: { readonly syncIntervalMs: number; readonly defaultRttMs: number };
   readonly drain: {
     readonly batchSize: number;
@@ -172,7 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publishBurst: e.PUBLISH_BURST,
       signalRatePerSec: e.SIGNAL_RATE_PER_SEC,
     },
-    inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES },
+    inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES, messageRatePerSec: e.MESSAGE_RATE_PER_SEC, messageBurst: e.MESSAGE_BURST },
     playback: { syncIntervalMs: e.PLAYBACK_SYNC_INTERVAL_MS, defaultRttMs: e.DEFAULT_RTT_MS },
     drain: {
       batchSize: e.DRAIN_BATCH_SIZE,

@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { PublishResult, RoomEvent } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import { encodeEventData } from './encode.js';
 import { metrics } from '../observability/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
@@ -31,11 +31,7 @@ export class EventService {
 
   /** Rejects data over MAX_EVENT_DATA_BYTES (serialized); returns the serialized form. */
   encodeData(data: unknown): string {
-    const json = JSON.stringify(data ?? null);
-    if (Buffer.byteLength(json) > this.config.events.maxDataBytes) {
-      throw new TetherError('INVALID_PAYLOAD', `data is larger than ${this.config.events.maxDataBytes} bytes`);
-    }
-    return json;
+    return encodeEventData(data, this.config.events.maxDataBytes);
   }
 
   async publish(req: PublishRequest): Promise<PublishResult> {
@@ -52,6 +48,9 @@ export class EventService {
     const seq = Number(reply![1]);
     if (reply![0] === 2) {
       metrics.eventsDeduplicated.inc();
+      // Re-broadcast the original (clients drop the copy by seq): the first attempt may have been
+      // appended by a worker that died before broadcasting it.
+      if (reply![2]) broadcast(this.nsp, 'room:event', (JSON.parse(String(reply![2])) as { payload: RoomEvent }).payload);
       return { seq, duplicate: true };
     }
     const trimmed = Number(reply![2]);

@@ -1,3 +1,4 @@
+import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import { TetherError } from '../protocol/errors.js';
@@ -9,21 +10,19 @@ import type { InboxService } from './service.js';
 
 /**
  * Direct messages land in another person's inbox and survive there for INBOX_TTL_MS, so a loop
- * costs the recipient, not just the sender: a lower budget than room publishes. Per socket, like
- * every other limit (no Redis round trip per message).
+ * costs the recipient, not just the sender: a lower default budget (MESSAGE_RATE_PER_SEC) than
+ * room publishes. Per socket, like every other limit (no Redis round trip per message).
  */
-export const MESSAGE_RATE_PER_SEC = 5;
-export const MESSAGE_BURST = 10;
-
-export function registerInboxHandlers(socket: TetherSocket, inbox: InboxService, log: Logger): void {
-  const bucket = new TokenBucket(MESSAGE_RATE_PER_SEC, MESSAGE_BURST, Date.now());
+export function registerInboxHandlers(socket: TetherSocket, config: Config, inbox: InboxService, log: Logger): void {
+  const { messageRatePerSec, messageBurst } = config.inbox;
+  const bucket = new TokenBucket(messageRatePerSec, messageBurst, Date.now());
 
   handle(socket, log, 'user:message', UserMessage, async (input) => {
     const from = socket.data.userId;
     if (!from) throw new TetherError('UNAUTHORIZED', 'direct messages need an authenticated user (connect with a JWT)');
     if (!bucket.take(Date.now())) {
       metrics.rateLimited.inc({ kind: 'message' });
-      throw new TetherError('RATE_LIMITED', `at most ${MESSAGE_RATE_PER_SEC} direct messages per second`);
+      throw new TetherError('RATE_LIMITED', `at most ${messageRatePerSec} direct messages per second`);
     }
     const { id, delivered } = await inbox.send({
       toUserId: input.toUserId,

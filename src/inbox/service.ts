@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { encodeEventData } from '../events/encode.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
@@ -42,15 +43,6 @@ export function messageIdTs(id: string): number | null {
 }
 
 /**
- * `{u:<userId>}:conns`: the user's connected devices. Same hash tag as the inbox, so the store
- * script reads it in the same slot. Derived here because src/redis/keys.ts no longer names it.
- * TODO: move to Keys.userConnections once keys.ts carries it again.
- */
-function connectionsKey(keys: Keys, userId: string): string {
-  return keys.userInbox(userId).replace(/:inbox$/, ':conns');
-}
-
-/**
  * Direct messages to users. Store first, then emit: a message is in the inbox before any socket
  * can see it, so a device that misses the live emit (offline, reconnecting, on a worker that just
  * died) gets it from the inbox on its next connect. Messages leave the inbox only when a device of
@@ -69,11 +61,7 @@ export class InboxService {
 
   /** Same rule as room events: serialized data over MAX_EVENT_DATA_BYTES is refused. */
   private encodeData(data: unknown): string {
-    const json = JSON.stringify(data ?? null);
-    if (Buffer.byteLength(json) > this.config.events.maxDataBytes) {
-      throw new TetherError('INVALID_PAYLOAD', `data is larger than ${this.config.events.maxDataBytes} bytes`);
-    }
-    return json;
+    return encodeEventData(data, this.config.events.maxDataBytes);
   }
 
   async send(req: SendRequest): Promise<SendResult> {
@@ -86,7 +74,7 @@ export class InboxService {
     const member = `${dedupPrefix || '{'}"id":${JSON.stringify(id)},"from":${JSON.stringify(req.from)},"type":${JSON.stringify(req.type)},"data":${dataJson},"ts":${ts}}`;
     const reply = await this.scripts.run(
       'inboxPush',
-      [this.keys.userInbox(req.toUserId), connectionsKey(this.keys, req.toUserId)],
+      [this.keys.userInbox(req.toUserId), this.keys.userConnections(req.toUserId)],
       [member, ts, this.config.inbox.ttlMs, this.config.inbox.maxMessages, dedupPrefix, ts - this.config.events.dedupTtlMs],
     );
     const delivered = Number(reply[1]) > 0;
@@ -139,7 +127,7 @@ export class InboxService {
   async deliverPending(socket: TetherSocket): Promise<void> {
     const { userId, clientId, epoch } = socket.data;
     if (!userId) return;
-    const conns = connectionsKey(this.keys, userId);
+    const conns = this.keys.userConnections(userId);
     await this.scripts.run('inboxConnect', [conns], [clientId, epoch, this.config.sessions.ttlMs]);
     // The socket may have gone while the record was written; its disconnect handler may have run
     // before the record existed, so remove it here (epoch-checked, harmless if already gone).
@@ -152,10 +140,16 @@ export class InboxService {
     if (messages.length > 0) metrics.inboxDelivered.inc(messages.length);
   }
 
+  /** A socket of a dead worker, found by the reaper: same as its disconnect. */
+  async reaped(socket: { clientId: string; epoch: number; userId: string | null }): Promise<void> {
+    if (!socket.userId) return;
+    await this.scripts.run('inboxDisconnect', [this.keys.userConnections(socket.userId)], [socket.clientId, socket.epoch]);
+  }
+
   /** Disconnect of a user's socket: the device no longer counts as connected (unless replaced). */
   async disconnected(socket: TetherSocket): Promise<void> {
     const { userId, clientId, epoch } = socket.data;
     if (!userId) return;
-    await this.scripts.run('inboxDisconnect', [connectionsKey(this.keys, userId)], [clientId, epoch]);
+    await this.scripts.run('inboxDisconnect', [this.keys.userConnections(userId)], [clientId, epoch]);
   }
 }

@@ -51,6 +51,11 @@ export class Keys {
     return `${this.prefix}:{c:${clientId}}:session`;
   }
 
+  /** hash: clientId → epoch of every connected device of the user (same slot as the inbox) */
+  userConnections(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:conns`;
+  }
+
   /** sorted set by ms: the user's undelivered-or-unacknowledged direct messages (JSON) */
   userInbox(userId: string): string {
     return `${this.prefix}:{u:${userId}}:inbox`;

@@ -49,14 +49,19 @@ export class NodeLiveness {
   }
 }
 
+/** Called for each reaped socket, for per-user state kept outside the session (inbox devices). */
+export type ReapHook = (socket: { clientId: string; epoch: number; userId: string | null }) => Promise<void>;
+
 /** The reap job: disconnects the clients of every node whose heartbeat expired. */
-export async function reapDeadNodes(redis: RedisCommands, keys: Keys, sessions: SessionService, log: Logger): Promise<'done' | 'stale'> {
+export async function reapDeadNodes(redis: RedisCommands, keys: Keys, sessions: SessionService, hooks: ReapHook[], log: Logger): Promise<'done' | 'stale'> {
   let reaped = 0;
   for (const nodeId of await redis.sMembers(keys.nodes())) {
     if (await redis.exists(keys.nodeAlive(nodeId))) continue;
     const conns = await redis.hGetAll(keys.nodeConnections(nodeId));
     for (const [clientId, epoch] of Object.entries(conns)) {
       await sessions.disconnected(clientId, Number(epoch), 'node lost');
+      const userId = (await redis.hGet(keys.session(clientId), 'userId')) || null;
+      for (const hook of hooks) await hook({ clientId, epoch: Number(epoch), userId });
       await redis.hDel(keys.nodeConnections(nodeId), clientId);
       reaped++;
     }
