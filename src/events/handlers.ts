@@ -9,15 +9,7 @@ import { handle } from '../transport/handle.js';
 import type { TetherSocket } from '../transport/types.js';
 import { TokenBucket } from './rate-limit.js';
 import type { EventService } from './service.js';
-
-/** The room a request targets: an explicit roomId must be one this socket is in. */
-function targetRoom(socket: TetherSocket, roomId: string | undefined): { roomId: string; program: boolean } {
-  const id = roomId ?? socket.data.roomId;
-  if (!id) throw new TetherError('NOT_IN_ROOM', 'join or rejoin a room first');
-  if (socket.data.programRooms.includes(id)) return { roomId: id, program: true };
-  if (id !== socket.data.roomId) throw new TetherError('NOT_IN_ROOM');
-  return { roomId: id, program: false };
-}
+import { targetRoom } from '../rooms/target.js';
 
 export function registerEventHandlers(socket: TetherSocket, config: Config, events: EventService, catchup: CatchupService, log: Logger): void {
   const now = Date.now();

@@ -8,6 +8,7 @@ import { handle } from '../transport/handle.js';
 import type { TetherSocket } from '../transport/types.js';
 import { canControlPlayback, clampRtt } from './rules.js';
 import type { PlaybackService } from './service.js';
+import { targetRoom } from '../rooms/target.js';
 
 /**
  * A client estimating its clock offset sends a burst of ~8 pings, then one every few seconds.
@@ -15,15 +16,6 @@ import type { PlaybackService } from './service.js';
  */
 const SYNC_RATE_PER_SEC = 10;
 const SYNC_BURST = 20;
-
-/** The room a request targets: an explicit roomId must be this socket's room or one of its program rooms. */
-function targetRoom(socket: TetherSocket, roomId: string | undefined): { roomId: string; program: boolean } {
-  const id = roomId ?? socket.data.roomId;
-  if (!id) throw new TetherError('NOT_IN_ROOM', 'join or rejoin a room first');
-  if (socket.data.programRooms.includes(id)) return { roomId: id, program: true };
-  if (id !== socket.data.roomId) throw new TetherError('NOT_IN_ROOM');
-  return { roomId: id, program: false };
-}
 
 /**
  * Program rooms are refused before touching Redis (the Lua refuses them too). Throws, so callers

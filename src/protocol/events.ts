@@ -115,6 +115,18 @@ export interface SequencedEvents {
   'playback:control': PlaybackControlChanged;
 }
 export type SequencedName = keyof SequencedEvents;
+/** Runtime list of the sequenced event names (clients subscribe to these and order them by seq). */
+export const SEQUENCED_EVENTS: readonly SequencedName[] = [
+  'room:participant:joined',
+  'room:participant:left',
+  'room:presence',
+  'room:event',
+  'playback:start',
+  'playback:pause',
+  'playback:seek',
+  'playback:stop',
+  'playback:control',
+];
 /** One entry of a room's catch-up log, exactly as it was broadcast. */
 export type LogEntry = { [K in SequencedName]: { seq: number; name: K; payload: SequencedEvents[K]; ts: number } }[SequencedName];
 

@@ -154,7 +154,12 @@ export class SessionService {
    * between the read and the live stream, then replays from lastSeq or sends a snapshot.
    * Idempotent: rejoining a room the socket is already in answers the same way again.
    */
-  async rejoin(socket: TetherSocket, roomId: string, lastSeq: number | undefined): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
+  async rejoin(
+    socket: TetherSocket,
+    roomId: string,
+    lastSeq: number | undefined,
+    opts: { emitSnapshot: boolean } = { emitSnapshot: true },
+  ): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
     const { clientId, epoch } = socket.data;
     const program = socket.data.programRooms.includes(roomId);
     if (!program) {
@@ -183,7 +188,7 @@ export class SessionService {
       }
     }
     const snapshot = await this.rooms.snapshot(roomId);
-    socket.emit('room:state_snapshot', { ...snapshot, recovered: false });
+    if (opts.emitSnapshot) socket.emit('room:state_snapshot', { ...snapshot, recovered: false });
     metrics.reconnections.inc({ outcome: 'snapshot' });
     return { result: { roomId, recovered: false, replayed: 0, more: false, seq: snapshot.seq }, snapshot };
   }

@@ -14,19 +14,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { startWorker, startWorkers, type Worker } from '../helpers/workers.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { closeAll, connect, createRoomHttp, ok, publishHttp, request, until, type TestSocket } from '../helpers/clients.ts';
-import type { LogEntry, SessionPayload } from '../../src/protocol/events.ts';
+import { SEQUENCED_EVENTS, type LogEntry, type SessionPayload } from '../../src/protocol/events.ts';
 
-const SEQUENCED = new Set([
-  'room:participant:joined',
-  'room:participant:left',
-  'room:presence',
-  'room:event',
-  'playback:start',
-  'playback:pause',
-  'playback:seek',
-  'playback:stop',
-  'playback:control',
-]);
+const SEQUENCED = new Set<string>(SEQUENCED_EVENTS);
 
 /** Long grace so a frozen client is never evicted mid-run; small pages so `more` paging runs. */
 const ENV = { GRACE_PERIOD_MS: '20000', PUBLISH_RATE_PER_SEC: '100000', PUBLISH_BURST: '100000', CATCHUP_PAGE_SIZE: '20' };

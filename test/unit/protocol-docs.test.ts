@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, ERRORS } from '../../src/protocol/errors.ts';
+import { SEQUENCED_EVENTS } from '../../src/protocol/events.ts';
 
 const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
 const eventsSource = readFileSync(new URL('../../src/protocol/events.ts', import.meta.url), 'utf8');
@@ -28,4 +29,9 @@ test('every event of the typed contract is documented', () => {
   const s2c = names(section('export interface ServerToClientEvents', '\n}'));
   assert.ok(c2s.length >= 15 && s2c.length >= 15, 'parsed the event maps');
   for (const name of [...c2s, ...s2c]) assert.ok(doc.includes(`\`${name}\``), `PROTOCOL.md documents ${name}`);
+});
+
+test('SEQUENCED_EVENTS lists exactly the keys of SequencedEvents', () => {
+  const keys = [...section('export interface SequencedEvents', '\n}').matchAll(/^\s+'([a-z:_]+)':/gm)].map((m) => m[1]);
+  assert.deepEqual([...SEQUENCED_EVENTS].sort(), keys.sort());
 });
