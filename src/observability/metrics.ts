@@ -122,7 +122,7 @@ export const metrics = {
   rateLimited: new client.Counter({
     name: 'tether_rate_limited_total',
     help: 'Requests refused by a rate limit',
-    labelNames: ['kind'] as const, // publish | signal | message
+    labelNames: ['kind'] as const, // publish | signal | message | sync
     registers: [registry],
   }),
   fanoutLatency: new client.Histogram({
@@ -153,7 +153,7 @@ export const metrics = {
   jobsProcessed: new client.Counter({
     name: 'tether_jobs_processed_total',
     help: 'BullMQ jobs processed by this worker, by queue and result',
-    labelNames: ['queue', 'result'] as const, // result: done | stale | failed
+    labelNames: ['queue', 'result'] as const, // result: done | stale | invalid | failed
     registers: [registry],
   }),
   inboxQueued: new client.Counter({
@@ -174,7 +174,7 @@ export const metrics = {
   playbackCommands: new client.Counter({
     name: 'tether_playback_commands_total',
     help: 'Playback control commands applied, by action',
-    labelNames: ['action'] as const,
+    labelNames: ['action'] as const, // start | pause | seek | stop | grant
     registers: [registry],
   }),
   draining: new client.Gauge({
