@@ -71,6 +71,9 @@ async function runPrimary(config: Config): Promise<void> {
   }
 
   const httpServer = createServer();
+  // The primary hands each connection's first bytes to a worker over IPC: Buffers survive that
+  // only with advanced serialization (JSON would turn them into plain objects).
+  cluster.setupPrimary({ serialization: 'advanced' });
   setupMaster(httpServer, { loadBalancingMethod: 'least-connection' });
   let stopping = false;
   const fork = (index: number) => {
