@@ -1,0 +1,42 @@
+// Baseline 2: Socket.IO's own connection state recovery + @socket.io/redis-streams-adapter.
+// Sessions are persisted to Redis when a socket drops (transport close, ping timeout, server
+// shutdown) and restored (rooms + missed packets) when the client reconnects within
+// maxDisconnectionDuration, on any worker. A killed worker never persists its sessions.
+import { randomUUID } from 'node:crypto';
+import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createClient } from 'redis';
+import { createHttp, env, onShutdown, registerHandlers, socketRoom } from './common.mjs';
+
+const cfg = env();
+const maxDisconnectionDuration = Number(process.env.CSR_MAX_DISCONNECTION_MS ?? 120_000);
+const redis = createClient({ url: cfg.redisUrl });
+redis.on('error', () => undefined);
+await redis.connect();
+
+let nsp;
+const publish = async (roomId, type, data, from) => {
+  nsp.to(socketRoom(roomId)).emit('room:event', { roomId, seq: 0, type, data, from, ts: Date.now() });
+  return 0;
+};
+const http = createHttp(() => nsp, publish);
+const io = new Server(http, {
+  serveClient: false,
+  pingInterval: 25_000,
+  pingTimeout: 20_000,
+  connectionStateRecovery: { maxDisconnectionDuration, skipMiddlewares: true },
+  adapter: createAdapter(redis, { streamName: `${cfg.prefix}-stream`, sessionKeyPrefix: `${cfg.prefix}-session:`, maxLen: 100_000 }),
+});
+nsp = io.of('/sync');
+nsp.on('connection', (socket) => {
+  if (!socket.recovered) {
+    const clientId = socket.handshake.auth?.clientId ?? randomUUID();
+    socket.data = { clientId, name: `guest-${clientId.slice(0, 6)}`, roomId: null };
+  }
+  // A recovered socket is back in its rooms with socket.data restored and missed packets sent.
+  registerHandlers(socket, publish);
+  socket.emit('session', { clientId: socket.data.clientId, epoch: 1, nodeId: cfg.nodeId, serverTime: Date.now(), programRooms: [], recovered: socket.recovered });
+});
+
+onShutdown(() => new Promise((resolve) => io.close(() => resolve())));
+http.listen(cfg.port, cfg.host, () => process.stdout.write(`csr baseline on ${cfg.host}:${cfg.port}\n`));

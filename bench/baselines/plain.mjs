@@ -1,0 +1,34 @@
+// Baseline 1: plain Socket.IO + @socket.io/redis-adapter, the way most apps are written.
+// Every (re)join broadcasts "joined" to the room; publishes are relayed as-is (no log, no seq
+// continuity across reconnects: a client that was away simply misses what was sent meanwhile).
+import { randomUUID } from 'node:crypto';
+import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { createClient } from 'redis';
+import { createHttp, env, onShutdown, registerHandlers, socketRoom } from './common.mjs';
+
+const cfg = env();
+const pub = createClient({ url: cfg.redisUrl });
+const sub = pub.duplicate();
+pub.on('error', () => undefined);
+sub.on('error', () => undefined);
+await Promise.all([pub.connect(), sub.connect()]);
+
+let nsp;
+const publish = async (roomId, type, data, from) => {
+  nsp.to(socketRoom(roomId)).emit('room:event', { roomId, seq: 0, type, data, from, ts: Date.now() });
+  return 0;
+};
+const http = createHttp(() => nsp, publish);
+const io = new Server(http, { serveClient: false, pingInterval: 25_000, pingTimeout: 20_000 });
+io.adapter(createAdapter(pub, sub, { key: `${cfg.prefix}-io` }));
+nsp = io.of('/sync');
+nsp.on('connection', (socket) => {
+  const clientId = socket.handshake.auth?.clientId ?? randomUUID();
+  socket.data = { clientId, name: `guest-${clientId.slice(0, 6)}`, roomId: null };
+  registerHandlers(socket, publish);
+  socket.emit('session', { clientId, epoch: 1, nodeId: cfg.nodeId, serverTime: Date.now(), programRooms: [] });
+});
+
+onShutdown(() => new Promise((resolve) => io.close(() => resolve())));
+http.listen(cfg.port, cfg.host, () => process.stdout.write(`plain baseline on ${cfg.host}:${cfg.port}\n`));

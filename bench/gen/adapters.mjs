@@ -1,0 +1,155 @@
+// Per-target protocol adapters: the only place where the three targets differ for the generator.
+//   tether: session {clientId, sessionToken}; reconnect presents them, then room:rejoin {roomId,
+//           lastSeq} → replay before the ack (room:catchup pages when `more`), or a snapshot.
+//   plain:  reconnect = a fresh connection + room:join again (the room hears "joined" each time).
+//   csr:    reconnect carries Socket.IO's pid/offset; if socket.recovered the server restored
+//           rooms and sent missed packets, else the client joins again (and knows it lost state).
+
+function waitSession(socket, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error('no session within 10s'));
+    }, timeoutMs);
+    const onSession = (s) => {
+      cleanup();
+      resolve(s);
+    };
+    const onError = (e) => {
+      cleanup();
+      reject(new Error(`connect_error: ${e?.message ?? e}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('session', onSession);
+      socket.off('connect_error', onError);
+    };
+    socket.on('session', onSession);
+    socket.on('connect_error', onError);
+    socket.connect();
+  });
+}
+
+async function ack(socket, event, payload, timeoutMs = 15_000) {
+  const res = await socket.timeout(timeoutMs).emitWithAck(event, payload);
+  if (!res?.ok) {
+    const e = new Error(`${event}: ${res?.error?.code ?? 'no ack'} ${res?.error?.message ?? ''}`);
+    e.code = res?.error?.code;
+    throw e;
+  }
+  return res.data;
+}
+
+const guestName = (c) => `bench-${c.gi}`;
+
+function trackSeq(c, seq) {
+  const st = c.state;
+  if (seq > (st.maxSeq ?? 0)) st.maxSeq = seq;
+  if (seq <= st.seqContig || st.seqAbove.has(seq)) return;
+  if (seq === st.seqContig + 1) {
+    st.seqContig++;
+    while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
+  } else st.seqAbove.add(seq);
+}
+
+/** Sets the contiguous seq to `seq` (join ack, snapshot), keeping later seqs already received. */
+function resetSeq(c, seq) {
+  const st = c.state;
+  st.seqContig = Math.max(seq, 0);
+  for (const x of st.seqAbove) if (x <= st.seqContig) st.seqAbove.delete(x);
+  while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
+}
+
+const tether = {
+  install(c, s) {
+    c.state.seqContig ??= 0;
+    c.state.seqAbove ??= new Set();
+    s.onAny((name, p) => {
+      if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') trackSeq(c, p.seq);
+    });
+    s.on('room:state_snapshot', (p) => {
+      if (p?.room?.id && p.room.id !== c.roomId) return;
+      c.snapshot = true;
+      resetSeq(c, p.seq);
+    });
+  },
+  async connect(c, s) {
+    s.auth = c.state.clientId ? { clientId: c.state.clientId, sessionToken: c.state.sessionToken } : {};
+    const session = await waitSession(s);
+    c.state.clientId = session.clientId;
+    if (session.sessionToken) c.state.sessionToken = session.sessionToken;
+  },
+  async join(c, s) {
+    const data = await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
+    resetSeq(c, data.seq);
+  },
+  async rejoin(c, s) {
+    let res;
+    c.seqLagAtRejoin = (c.state.maxSeq ?? 0) - c.state.seqContig;
+    try {
+      res = await ack(s, 'room:rejoin', { roomId: c.roomId, lastSeq: c.state.seqContig });
+    } catch (e) {
+      if (e.code !== 'NOT_IN_ROOM') throw e;
+      // Evicted meanwhile (grace period over): join again, which announces the member.
+      c.snapshot = true;
+      await tether.join(c, s);
+      return;
+    }
+    c.recovered = res.recovered;
+    let more = res.more;
+    for (let page = 0; more && page < 100; page++) {
+      const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: c.state.seqContig, limit: 500 });
+      for (const ev of r.events) {
+        if (ev.name === 'room:event') c.onEvent(ev.payload);
+        trackSeq(c, ev.seq);
+      }
+      more = r.more && r.events.length > 0;
+      if (!r.recovered) c.snapshot = true;
+    }
+  },
+};
+
+const plain = {
+  install() {},
+  async connect(c, s) {
+    s.auth = c.state.clientId ? { clientId: c.state.clientId } : {};
+    const session = await waitSession(s);
+    c.state.clientId = session.clientId;
+  },
+  async join(c, s) {
+    await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
+  },
+  async rejoin(c, s) {
+    c.recovered = false;
+    await plain.join(c, s);
+  },
+};
+
+const csr = {
+  install() {},
+  async connect(c, s, isReconnect, old) {
+    s.auth = c.state.clientId ? { clientId: c.state.clientId } : {};
+    if (isReconnect && old?._pid) {
+      // What socket.io-client does on its own reconnects, carried over to a new Manager/URL.
+      s._pid = old._pid;
+      s._lastOffset = old._lastOffset;
+    }
+    const session = await waitSession(s);
+    c.state.clientId = session.clientId;
+  },
+  async join(c, s) {
+    await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
+  },
+  async rejoin(c, s) {
+    c.recovered = Boolean(s.recovered);
+    if (c.recovered) return;
+    c.toldNotRecovered = true;
+    await csr.join(c, s);
+  },
+};
+
+export function makeAdapter(target) {
+  const a = { tether, plain, csr }[target];
+  if (!a) throw new Error(`unknown target ${target}`);
+  return a;
+}

@@ -1,0 +1,60 @@
+import { createHmac } from 'node:crypto';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function signJwt(claims, secret) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...claims, iat: now, exp: now + 3600 })}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+
+/** Percentile of a sorted numeric array (nearest rank). */
+export function pct(sorted, p) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Percentile from a { ms: count } histogram. */
+export function histPct(hist, p) {
+  const keys = Object.keys(hist).map(Number).sort((a, b) => a - b);
+  const total = keys.reduce((s, k) => s + hist[k], 0);
+  if (!total) return null;
+  const want = Math.ceil((p / 100) * total);
+  let acc = 0;
+  for (const k of keys) {
+    acc += hist[k];
+    if (acc >= want) return k;
+  }
+  return keys[keys.length - 1];
+}
+
+export function mergeHist(into, h) {
+  for (const [k, v] of Object.entries(h)) into[k] = (into[k] ?? 0) + v;
+  return into;
+}
+
+export const fmt = (v, d = 1) => {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (typeof v === 'string') return v;
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  return Number.isInteger(v) ? String(v) : v.toFixed(d);
+};
+
+export function ratio(a, b) {
+  if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b)) return null;
+  if (b === 0) return a === 0 ? 1 : null;
+  return Math.round((a / b) * 100) / 100;
+}
+
+/** Prints a table: rows of [label, ...cells]. */
+export function table(title, header, rows) {
+  const all = [header, ...rows].map((r) => r.map((c) => (typeof c === 'string' ? c : fmt(c))));
+  const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
+  const out = [`\n== ${title}`, line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)];
+  process.stdout.write(`${out.join('\n')}\n`);
+}
