@@ -1,19 +1,22 @@
 import { io, type Socket } from 'socket.io-client';
+// Runtime values from the protocol: events.ts has only type imports, so the browser bundle stays server-free.
+import { NAMESPACE, SEQUENCED_EVENTS } from '../protocol/events.js';
 import type {
   Ack,
   ClientToServerEvents,
   InboxMessage,
-  SequencedName,
   ServerToClientEvents,
   SessionPayload,
 } from '../protocol/events.js';
 import { backoffDelay, DEFAULT_BACKOFF, shutdownDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ClientError, connectErrorCode, isRetryable } from './errors.js';
+import { ClockSync } from './playback.js';
 import { Room, toClientError, type RoomHost } from './room.js';
 import { identityKeys, resolveStorage, type StorageAdapter } from './storage.js';
 import type {
   ClientEvents,
+  ClockEstimate,
   ClientStatus,
   JoinOptions,
   OfflineReason,
@@ -27,18 +30,6 @@ import type {
 export type WireSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Timer = ReturnType<typeof setTimeout>;
 
-const NAMESPACE = '/sync';
-const SEQUENCED: readonly SequencedName[] = [
-  'room:participant:joined',
-  'room:participant:left',
-  'room:presence',
-  'room:event',
-  'playback:start',
-  'playback:pause',
-  'playback:seek',
-  'playback:stop',
-  'playback:control',
-];
 const INBOX_SEEN_MAX = 2000;
 const INBOX_ACK_BATCH = 500;
 
@@ -52,6 +43,9 @@ interface Settings {
   shutdownJitterMs: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  /** null: clock sync off. */
+  clock: { samples: number; intervalMs: number; window: number; best: number } | null;
+  now: () => number;
 }
 
 /** A v4 UUID: crypto.randomUUID where it exists (Node, secure browser contexts), else built from getRandomValues. */
@@ -103,6 +97,16 @@ export class TetherClient extends Emitter<ClientEvents> {
   private inboxTimer: Timer | undefined;
   private waiters: { resolve(s: SessionPayload): void; reject(e: ClientError): void }[] = [];
   private readonly host: RoomHost;
+  /** Extra query parameters of every engine.io request (socketOptions.query), plus clientId. */
+  private readonly baseQuery: Record<string, string>;
+  private clock: ClockSync;
+  /** Connection epoch whose initial ping burst completed (rooms going live after it only report). */
+  private clockEpoch = -1;
+  /** The burst of the current connection, while it runs. */
+  private clockBurst: { epoch: number; done: Promise<void> } | null = null;
+  private clockTimer: Timer | undefined;
+  /** A back-off pause inside a burst (RATE_LIMITED): cleared and resolved by stopClock(). */
+  private clockPause: { timer: Timer; resolve(): void } | undefined;
 
   constructor(options: TetherClientOptions) {
     super();
@@ -116,10 +120,23 @@ export class TetherClient extends Emitter<ClientEvents> {
       shutdownJitterMs: options.shutdownJitterMs ?? 500,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      clock:
+        options.clockSync === false
+          ? null
+          : {
+              samples: Math.max(1, Math.min(16, Math.round(options.clockSync?.samples ?? 6))),
+              intervalMs: Math.max(100, options.clockSync?.intervalMs ?? 10_000),
+              window: options.clockSync?.window ?? 10,
+              best: options.clockSync?.best ?? 4,
+            },
+      now: options.now ?? Date.now,
     };
+    this.clock = this.newClock();
     this.getToken = options.getToken;
     this.storage = resolveStorage(options.storage);
     this.keys = identityKeys(options.storageKey ?? 'tether:');
+    const userQuery = options.socketOptions?.['query'];
+    this.baseQuery = userQuery && typeof userQuery === 'object' ? { ...(userQuery as Record<string, string>) } : {};
     this.socket = io(`${options.url.replace(/\/+$/, '')}${NAMESPACE}`, {
       transports: options.transports ?? ['websocket'],
       ...(options.path ? { path: options.path } : {}),
@@ -128,6 +145,8 @@ export class TetherClient extends Emitter<ClientEvents> {
       forceNew: true,
       autoConnect: false,
       reconnection: false,
+      // Set again before every attempt (attempt()): clientId for the balancer's affinity hash.
+      query: { ...this.baseQuery },
       // Evaluated on every connection attempt: a fresh token and the current identity each time.
       auth: (cb: (data: object) => void) => this.provideAuth(cb),
     });
@@ -161,6 +180,45 @@ export class TetherClient extends Emitter<ClientEvents> {
 
   room(roomId: string): Room | undefined {
     return this.roomsById.get(roomId);
+  }
+
+  /**
+   * The server's clock now (ms since the epoch): the local clock plus the clock-sync offset. The
+   * time base of `startAtServerTime`, `serverTimestamp` and `room.positionAt()`. Before the first
+   * sample (or with clockSync: false) it is the local clock.
+   */
+  serverNow(): number {
+    return this.clock.serverNow(this.settings.now());
+  }
+
+  /** The local clock time at which the server's clock reads `serverTime` (to schedule a command). */
+  localTimeOf(serverTime: number): number {
+    return this.clock.localTimeOf(serverTime);
+  }
+
+  /** Server clock minus local clock, ms (0 before the first clock-sync sample). */
+  get clockOffset(): number {
+    return this.clock.offsetMs;
+  }
+
+  /** Estimated round trip to the server, ms (null before the first clock-sync sample). */
+  get rttMs(): number | null {
+    return this.clock.rttMs;
+  }
+
+  /** Whether the current estimate rests on at least one sample. */
+  get clockSynced(): boolean {
+    return this.clock.sampleCount > 0;
+  }
+
+  /**
+   * Runs a clock-sync burst now (normally automatic after a room is joined or resumed) and
+   * resolves when it is done; rejects with OFFLINE when not connected.
+   */
+  async syncClock(): Promise<ClockEstimate | null> {
+    if (!this.sessionUp) throw new ClientError('OFFLINE');
+    await this.startBurst(true);
+    return this.estimate();
   }
 
   /**
@@ -227,6 +285,7 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.closed = true;
     this.running = false;
     this.clearTimers();
+    this.stopClock();
     for (const room of [...this.roomsById.values()]) room.close('client_closed');
     this.socket.disconnect();
     this.rejectWaiters(new ClientError('CLOSED', 'client closed'));
@@ -257,7 +316,19 @@ export class TetherClient extends Emitter<ClientEvents> {
       this.abortAttempt();
       this.retry();
     }, this.settings.connectTimeoutMs);
+    this.applyQuery();
     this.socket.connect();
+  }
+
+  /**
+   * `?clientId=` on every engine.io request of the next connection: nginx hashes on
+   * `$arg_clientId`, so a client's polling requests stay on one worker and clients spread evenly
+   * (an address hash piles a whole NAT onto one worker). Read from the Manager's options when
+   * socket.io-client opens a new engine, i.e. at each connect.
+   */
+  private applyQuery(): void {
+    const clientId = this.identity?.clientId;
+    this.socket.io.opts.query = clientId ? { ...this.baseQuery, clientId } : { ...this.baseQuery };
   }
 
   private provideAuth(cb: (data: object) => void): void {
@@ -328,7 +399,7 @@ export class TetherClient extends Emitter<ClientEvents> {
       this.shutdownDelayMs = delayMs;
       this.emit('shutdown', { ...notice, delayMs });
     });
-    for (const name of SEQUENCED) {
+    for (const name of SEQUENCED_EVENTS) {
       (s.on as (ev: string, fn: (p: { roomId: string; seq: number }) => void) => void)(name, (payload) => {
         if (!payload || typeof payload.seq !== 'number') return;
         this.roomsById.get(payload.roomId)?.receive({ name, seq: payload.seq, payload } as SequencedEntry);
@@ -351,6 +422,7 @@ export class TetherClient extends Emitter<ClientEvents> {
     if (session.clientId !== identity.clientId) {
       identity.clientId = session.clientId;
       this.persist(this.keys.clientId, session.clientId);
+      this.applyQuery();
     }
     if (session.sessionToken) {
       identity.sessionToken = session.sessionToken;
@@ -435,6 +507,7 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.connectTimer = undefined;
     this.sessionUp = false;
     this.epoch++;
+    this.stopClock();
     for (const room of this.roomsById.values()) room.onDisconnected();
     // 'io client disconnect' is ours (close, stop, abort): whoever did it decides what comes next.
     if (!this.running || reason === 'io client disconnect') return;
@@ -461,6 +534,7 @@ export class TetherClient extends Emitter<ClientEvents> {
   private async resetIdentity(): Promise<void> {
     const previousClientId = this.identity?.clientId ?? '';
     this.identity = { clientId: randomId() };
+    this.applyQuery();
     await this.storage.remove(this.keys.sessionToken);
     await this.storage.set(this.keys.clientId, this.identity.clientId);
     this.emit('identity_reset', { previousClientId, clientId: this.identity.clientId });
@@ -516,6 +590,146 @@ export class TetherClient extends Emitter<ClientEvents> {
     }
   }
 
+  // ---- clock sync --------------------------------------------------------------------------------
+
+  private newClock(): ClockSync {
+    const c = this.settings.clock;
+    return new ClockSync(c ? { window: c.window, best: c.best } : {});
+  }
+
+  private estimate(): ClockEstimate | null {
+    const rttMs = this.clock.rttMs;
+    return rttMs === null ? null : { offsetMs: this.clock.offsetMs, rttMs, samples: this.clock.sampleCount };
+  }
+
+  /**
+   * A room reached its baseline on this connection. The first one starts the connection's ping
+   * burst, which reports to every live room when done; a room going live after that reports the
+   * current estimate at once.
+   */
+  private onRoomLive(room: Room): void {
+    if (!this.settings.clock || !this.sessionUp) return;
+    if (this.clockEpoch !== this.epoch) {
+      void this.startBurst(false);
+      return;
+    }
+    void this.report([room]);
+    // The re-sync stops when the last room closes; a room joined later restarts it.
+    this.scheduleClock(this.epoch);
+  }
+
+  /**
+   * The initial burst of a connection: `samples` sequential pings into a fresh ClockSync (the new
+   * path's RTT is what counts; the previous connection's estimate stays in use until it is done),
+   * then reports, then the periodic re-sync. `force` runs a new burst even if this connection had one.
+   */
+  private startBurst(force: boolean): Promise<void> {
+    const epoch = this.epoch;
+    if (this.clockBurst?.epoch === epoch) return this.clockBurst.done;
+    if (!force && this.clockEpoch === epoch) return Promise.resolve();
+    const cfg = this.settings.clock ?? { samples: 6, intervalMs: 10_000, window: 10, best: 4 };
+    const burst = {
+      epoch,
+      done: (async () => {
+        const fresh = this.newClock();
+        for (let i = 0; i < cfg.samples && epoch === this.epoch; i++) {
+          if (!(await this.ping(fresh, epoch))) break;
+        }
+        if (epoch !== this.epoch || this.closed) return;
+        if (fresh.sampleCount > 0) this.clock = fresh;
+        this.clockEpoch = epoch;
+        await this.clockRound(epoch);
+      })().finally(() => {
+        if (this.clockBurst === burst) this.clockBurst = null;
+      }),
+    };
+    this.clockBurst = burst;
+    return burst.done;
+  }
+
+  /**
+   * One sync:ping into `clock`; false when the burst should end (connection gone, timeout).
+   * RATE_LIMITED (another burst, many room reports) waits a little and counts as done.
+   */
+  private async ping(clock: ClockSync, epoch: number): Promise<boolean> {
+    const t0 = this.settings.now();
+    try {
+      const pong = await this.request('sync:ping', { clientTimestamp: t0 });
+      if (epoch !== this.epoch) return false;
+      clock.addPong(pong, this.settings.now());
+      return true;
+    } catch (err) {
+      const e = toClientError(err);
+      if (epoch !== this.epoch || this.closed) return false;
+      if (e.code === 'RATE_LIMITED') {
+        await new Promise<void>((resolve) => {
+          this.clockPause = {
+            resolve,
+            timer: setTimeout(() => {
+              this.clockPause = undefined;
+              resolve();
+            }, 200),
+          };
+        });
+        return epoch === this.epoch && !this.closed;
+      }
+      if (e.code !== 'OFFLINE' && e.code !== 'DISCONNECTED') this.emit('error', e);
+      return false;
+    }
+  }
+
+  /** Announces the estimate, reports it to every live room, and schedules the next re-sync. */
+  private async clockRound(epoch: number): Promise<void> {
+    const estimate = this.estimate();
+    if (estimate) this.emit('clock', estimate);
+    await this.report(this.rooms.filter((r) => r.status === 'live'));
+    if (epoch === this.epoch && !this.closed) this.scheduleClock(epoch);
+  }
+
+  /** sync:report to each room (sequential: ping and report share a 10/s server rate limit). */
+  private async report(rooms: Room[]): Promise<void> {
+    const payload = this.clock.report();
+    if (!payload) return;
+    for (const room of rooms) {
+      if (room.status !== 'live') continue;
+      try {
+        await room.request('sync:report', payload);
+      } catch (err) {
+        const code = toClientError(err).code;
+        // Gone or racing a leave/disconnect, or throttled: the next round reports again.
+        if (!['OFFLINE', 'DISCONNECTED', 'TIMEOUT', 'NOT_IN_ROOM', 'ROOM_NOT_FOUND', 'RATE_LIMITED', 'CLOSED'].includes(code)) {
+          this.emit('error', toClientError(err));
+        }
+      }
+    }
+  }
+
+  /** Every `intervalMs` while connected with a room: one more ping, then a round. */
+  private scheduleClock(epoch: number): void {
+    const cfg = this.settings.clock;
+    if (!cfg || this.clockTimer || this.roomsById.size === 0) return;
+    this.clockTimer = setTimeout(() => {
+      this.clockTimer = undefined;
+      if (epoch !== this.epoch || this.closed || this.roomsById.size === 0) return;
+      void (async () => {
+        await this.ping(this.clock, epoch);
+        // A failed ping (timeout) still reports the estimate and keeps the cadence.
+        if (epoch === this.epoch && !this.closed) await this.clockRound(epoch);
+      })();
+    }, cfg.intervalMs);
+  }
+
+  private stopClock(): void {
+    if (this.clockTimer) clearTimeout(this.clockTimer);
+    this.clockTimer = undefined;
+    const pause = this.clockPause;
+    this.clockPause = undefined;
+    if (pause) {
+      clearTimeout(pause.timer);
+      pause.resolve();
+    }
+  }
+
   // ---- plumbing ------------------------------------------------------------------------------------
 
   private makeHost(): RoomHost {
@@ -535,7 +749,10 @@ export class TetherClient extends Emitter<ClientEvents> {
       newMessageId: randomId,
       roomClosed: (room) => {
         if (this.roomsById.get(room.id) === room) this.roomsById.delete(room.id);
+        if (this.roomsById.size === 0) this.stopClock();
       },
+      serverNow: () => this.serverNow(),
+      roomLive: (room) => this.onRoomLive(room),
       queueLeave: (roomId) => {
         if (!this.closed) this.pendingLeaves.add(roomId);
       },

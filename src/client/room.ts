@@ -1,7 +1,8 @@
-import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
+import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
+import { positionAt, shouldApplySync } from './playback.js';
 import { ReorderBuffer } from './reorder.js';
 import type {
   JoinOptions,
@@ -36,6 +37,10 @@ export interface RoomHost {
   roomClosed(room: Room): void;
   /** A leave that could not reach the server now: send it on the next connection. */
   queueLeave(roomId: string): void;
+  /** The server's clock now (local clock + the clock-sync offset). */
+  serverNow(): number;
+  /** The room reached a baseline on this connection (joined or resumed): clock sync, RTT report. */
+  roomLive(room: Room): void;
 }
 
 export type RoomStatus = 'joining' | 'syncing' | 'live' | 'offline' | 'closed';
@@ -174,9 +179,31 @@ export class Room extends Emitter<RoomEvents> {
     return (id && this.members.get(id)) || null;
   }
 
-  /** Playback state as of the last applied playback event or snapshot (extension point for playback helpers). */
+  /**
+   * Playback state as of the last applied (sequenced) playback event or snapshot; null before the
+   * first state. `playback:sync` never changes it. Positions: `currentPosition()`, `positionAt(t)`.
+   */
   get playback(): PlaybackState | null {
     return this.playbackValue;
+  }
+
+  /** Whether this client may start/pause/seek/stop here: the host, or a member granted control. */
+  get canControl(): boolean {
+    const self = this.self;
+    return this.kind === 'room' && !!self && (self.role === 'host' || self.canControl);
+  }
+
+  /**
+   * The track position (ms) at server time `serverTime`, from `room.playback`: frozen while paused,
+   * advancing 1 ms per server ms after `startAtServerTime` while playing. 0 before the first state.
+   */
+  positionAt(serverTime: number): number {
+    return this.playbackValue ? positionAt(this.playbackValue, serverTime) : 0;
+  }
+
+  /** The track position now, in server time (`client.serverNow()`): where every player in the room should be. */
+  currentPosition(): number {
+    return this.positionAt(this.host.serverNow());
   }
 
   get status(): RoomStatus {
@@ -235,6 +262,53 @@ export class Room extends Emitter<RoomEvents> {
     // The server's schemas are strict: only requests that take a roomId get one.
     const scoped = ROOM_SCOPED.has(event) ? { ...payload, roomId: this.id } : payload;
     return this.host.request(event, scoped as RequestPayload<E>);
+  }
+
+  // ---- playback controls (host, or members granted control) ---------------------------------------
+
+  /**
+   * Loads `trackId` at `positionMs` (default 0) and plays it from the ack's `startAtServerTime`.
+   * Resolves with the PlaybackEvent (already applied to `room.playback` when nothing is missing
+   * before its seq); rejects with a ClientError: UNAUTHORIZED (no control), NOT_IN_ROOM, OFFLINE...
+   */
+  play(trackId: string, positionMs?: number): Promise<PlaybackEvent> {
+    return this.command('playback:start', positionMs === undefined ? { trackId } : { trackId, positionMs });
+  }
+
+  /** Pauses at `positionMs`, or where the track will be when the pause takes effect. */
+  pause(positionMs?: number): Promise<PlaybackEvent> {
+    return this.command('playback:pause', positionMs === undefined ? {} : { positionMs });
+  }
+
+  /** Jumps to `positionMs`, keeping playing/paused. INVALID_PAYLOAD when nothing is loaded. */
+  seek(positionMs: number): Promise<PlaybackEvent> {
+    return this.command('playback:seek', { positionMs });
+  }
+
+  /** Unloads the track. */
+  stop(): Promise<PlaybackEvent> {
+    return this.command('playback:stop', {});
+  }
+
+  /** Host only: lets `clientId` control playback (or takes it back). */
+  grantControl(clientId: string, allowed: boolean): Promise<PlaybackControlChanged> {
+    return this.command('playback:grant', { clientId, allowed });
+  }
+
+  private async command<E extends 'playback:start' | 'playback:pause' | 'playback:seek' | 'playback:stop' | 'playback:grant'>(
+    event: E,
+    payload: Omit<RequestPayload<E>, 'roomId'>,
+  ): Promise<RequestResult<E>> {
+    if (this.closedReason) throw new ClientError('CLOSED', `room ${this.id} is closed`);
+    const res = await this.request(event, payload);
+    // The ack is the sequenced event itself (its broadcast reaches this socket too): feeding it to
+    // the reorder buffer makes room.playback current when the call resolves; the copy is dropped.
+    const ev = res as PlaybackEvent | PlaybackControlChanged;
+    if (ev && ev.roomId === this.id && typeof ev.seq === 'number') {
+      const name = event === 'playback:grant' ? 'playback:control' : (`playback:${(ev as PlaybackEvent).action}` as const);
+      this.receive({ name, seq: ev.seq, payload: ev } as SequencedEntry);
+    }
+    return res;
   }
 
   /**
@@ -304,8 +378,14 @@ export class Room extends Emitter<RoomEvents> {
     if (!this.closedReason) this.emit('signal', signal);
   }
 
+  /**
+   * playback:sync is advice, not sequenced: it only reaches the app when it matches the playback
+   * state the app has (same track, playing, stamped after the command took effect). While the room
+   * is resynchronising its state may be stale, so syncs wait for the next one.
+   */
   receivePlaybackSync(sync: RoomEvents['playback:sync']): void {
-    if (!this.closedReason) this.emit('playback:sync', sync);
+    if (this.closedReason || !this.live || !this.playbackValue) return;
+    if (shouldApplySync(this.playbackValue, sync)) this.emit('playback:sync', sync);
   }
 
   /** Closes the handle; idempotent. */
@@ -391,6 +471,8 @@ export class Room extends Emitter<RoomEvents> {
     this.release();
     if (this.closedReason) return;
     if (!first) this.emit('resumed', { recovered });
+    if (this.closedReason) return;
+    this.host.roomLive(this);
     if (this.buffer.applied < this.head) void this.fillGap();
     this.flushOutbox();
   }
@@ -518,10 +600,19 @@ export class Room extends Emitter<RoomEvents> {
         this.members.set(entry.payload.participant.clientId, entry.payload.participant);
         this.emit('participant:joined', entry.payload);
         break;
-      case 'room:participant:left':
+      case 'room:participant:left': {
         this.members.delete(entry.payload.clientId);
+        // The server hands the room to the longest-present member (documented in PROTOCOL.md,
+        // not yet in the ParticipantLeft type).
+        const newHost = (entry.payload as { newHostClientId?: string | null }).newHostClientId;
+        if (typeof newHost === 'string') {
+          const p = this.members.get(newHost);
+          if (p) this.members.set(newHost, { ...p, role: 'host', canControl: true });
+          if (this.infoValue) this.infoValue = { ...this.infoValue, hostClientId: newHost };
+        }
         this.emit('participant:left', entry.payload);
         break;
+      }
       case 'room:presence':
         for (const id of entry.payload.returned) this.setStatus(id, 'online');
         for (const id of entry.payload.away) this.setStatus(id, 'away');

@@ -67,8 +67,30 @@ export interface TetherClientOptions {
   rejoinAfterEviction?: boolean;
   /** Injected for deterministic tests. Default Math.random. */
   random?: () => number;
-  /** Extra socket.io-client Manager options (advanced; reconnection is always managed by the SDK). */
+  /**
+   * Clock sync (NTP style, see docs/PLAYBACK.md): after a room is joined or resumed, a burst of
+   * `samples` sync:ping requests (default 6), then one ping every `intervalMs` (default 10000)
+   * while a room is live; each round reports the RTT to every live room with sync:report.
+   * `false` turns it off (serverNow() then equals the local clock).
+   */
+  clockSync?: false | { samples?: number; intervalMs?: number; window?: number; best?: number };
+  /** The local clock used for clock sync (ms since the epoch). Default Date.now. */
+  now?: () => number;
+  /**
+   * Extra socket.io-client Manager options (advanced; reconnection is always managed by the SDK).
+   * A `query` is kept, with `clientId` added by the SDK (load-balancer affinity).
+   */
   socketOptions?: Record<string, unknown>;
+}
+
+/** The client's current estimate of the server clock (`client.on('clock', …)`). */
+export interface ClockEstimate {
+  /** Server clock minus local clock, ms. */
+  offsetMs: number;
+  /** Round trip to the server, ms (median of the best samples). */
+  rttMs: number;
+  /** Samples the estimate is built on. */
+  samples: number;
 }
 
 export type ClientStatus =
@@ -94,6 +116,8 @@ export interface ClientEvents {
   room: import('./room.js').Room;
   /** A user-inbox message. Acked to the server after every listener (and the promises they return) finished. */
   message: InboxMessage;
+  /** A clock-sync round finished (the initial burst after a connect, then every interval). */
+  clock: ClockEstimate;
   /** Something failed that the SDK handles itself (it keeps going); for logging. */
   error: ClientError | Error;
 }
@@ -115,10 +139,13 @@ export interface RoomEvents {
   'participant:joined': ParticipantJoined;
   'participant:left': ParticipantLeft;
   presence: PresenceBatch;
-  /** playback:start / pause / seek / stop, with `action`. */
+  /** playback:start / pause / seek / stop, with `action` (sequenced; `room.playback` is already updated). */
   playback: PlaybackEvent;
   'playback:control': PlaybackControlChanged;
-  /** Unsequenced periodic drift sync of a playing room. */
+  /**
+   * Unsequenced periodic drift sync of a playing room; only emitted when it matches the current
+   * state (`shouldApplySync`): a sync computed before a pause/seek/stop that arrives after it is dropped.
+   */
   'playback:sync': PlaybackSync;
   /** Every sequenced event, after its specific event: the extension point for helpers. */
   sequenced: SequencedEntry;

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TetherClient } from '../../src/client/index.ts';
 import type { Room, SequencedEntry, TetherClientOptions, OutgoingMessage } from '../../src/client/index.ts';
 import { memoryStorage } from '../../src/client/storage.ts';
-import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
 import { SERVICE_TOKEN, startWorker, startWorkers, type Worker } from '../helpers/workers.ts';
 import { createRoomHttp, publishHttp, signJwt, until } from '../helpers/clients.ts';
 
@@ -364,7 +365,14 @@ describe('client SDK against real workers', () => {
     };
     for (let n = 0; n < 3; n++) await send(n);
     await until(() => handled.length === 3, 5000, 'three messages');
-    await sleep(200); // acks are batched on the next tick; let them land
+    // Acks are batched on the next tick: wait until the server removed them (a fixed sleep was
+    // too short on a loaded machine, and a message still in the inbox is redelivered on connect).
+    const r = await redisClient(redis.url);
+    try {
+      await until(async () => (await r.zCard(new Keys(redis.prefix).userInbox(sub))) === 0, 5000, 'inbox acked');
+    } finally {
+      await r.quit();
+    }
     cut(c, true);
     await waitConnected(c);
     await send(3);

@@ -23,6 +23,8 @@ function harness(handlers: Record<string, (payload: any, room: Room) => unknown>
     newMessageId: () => `m${calls.length}`,
     roomClosed: () => undefined,
     queueLeave: () => undefined,
+    serverNow: () => Date.now(),
+    roomLive: () => undefined,
   };
   room = new Room(host, 'ABCDEFGH', 'room');
   const seen: number[] = [];
