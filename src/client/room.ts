@@ -602,10 +602,9 @@ export class Room extends Emitter<RoomEvents> {
         break;
       case 'room:participant:left': {
         this.members.delete(entry.payload.clientId);
-        // The server hands the room to the longest-present member (documented in PROTOCOL.md,
-        // not yet in the ParticipantLeft type).
-        const newHost = (entry.payload as { newHostClientId?: string | null }).newHostClientId;
-        if (typeof newHost === 'string') {
+        // When the host leaves, the server hands the room to the longest-present member.
+        const newHost = entry.payload.newHostClientId;
+        if (newHost) {
           const p = this.members.get(newHost);
           if (p) this.members.set(newHost, { ...p, role: 'host', canControl: true });
           if (this.infoValue) this.infoValue = { ...this.infoValue, hostClientId: newHost };

@@ -72,9 +72,11 @@ export interface ParticipantJoined extends Sequenced {
 export interface ParticipantLeft extends Sequenced {
   clientId: string;
   userId: string | null;
-  reason: 'left' | 'evicted' | 'disconnected';
+  reason: 'left' | 'evicted';
   /** Whether another device (clientId) of the same user is still in the room. */
   userStillPresent: boolean;
+  /** Set when the leaver was host: the member that is host now (null if the room is empty). */
+  newHostClientId: string | null;
 }
 export interface PresenceBatch extends Sequenced {
   returned: string[];
