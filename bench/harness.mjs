@@ -421,6 +421,7 @@ async function closeGens(ctx) {
 function cpuPhase(ctx, name) {
   ctx.cpu.phase(name);
   return () => {
+    ctx.cpu.endPhase();
     const rep = ctx.cpu.report()[name] ?? {};
     for (const [proc, e] of Object.entries(rep)) {
       if (e.role === 'generator' && e.maxPct > 90) warn(`load generator ${proc} reached ${e.maxPct}% of a core in ${name}: its numbers may be generator-bound`);

@@ -38,5 +38,7 @@ nsp.on('connection', (socket) => {
   socket.emit('session', { clientId: socket.data.clientId, epoch: 1, nodeId: cfg.nodeId, serverTime: Date.now(), programRooms: [], recovered: socket.recovered });
 });
 
-onShutdown(() => new Promise((resolve) => io.close(() => resolve())));
+// io.close() persists every session (an un-awaited SET each); the PING after them returns once
+// Redis has processed them all, so the sessions survive the exit.
+onShutdown(() => new Promise((resolve) => io.close(() => resolve())).then(() => redis.ping()));
 http.listen(cfg.port, cfg.host, () => process.stdout.write(`csr baseline on ${cfg.host}:${cfg.port}\n`));

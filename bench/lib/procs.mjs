@@ -110,6 +110,12 @@ export class CpuSampler {
     this.phases[name] ??= {};
   }
 
+  /** Closes the current phase: nothing is billed to it any more. */
+  endPhase() {
+    this.sample();
+    this.current = null;
+  }
+
   sample() {
     const now = performance.now();
     for (const [key, p] of this.procs) {
