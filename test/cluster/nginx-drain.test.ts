@@ -12,7 +12,7 @@ import { io } from 'socket.io-client';
 import { startRedis, redisClient, type TestRedis } from '../helpers/redis.ts';
 import { startWorker, type Worker } from '../helpers/workers.ts';
 import { NGINX, startNginx, type Nginx } from '../helpers/nginx.ts';
-import { closeAll, createRoomHttp, ok, record, until, type TestSocket } from '../helpers/clients.ts';
+import { closeAll, createRoomHttp, ok, record, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
 import type { SessionPayload } from '../../src/protocol/events.ts';
 
 let redis: TestRedis;
@@ -44,14 +44,14 @@ interface Client {
 /** A client through nginx that keeps its identity and room across reconnects (auto-rejoin). */
 async function client(roomId: string, transports: ('websocket' | 'polling')[] = ['websocket']): Promise<Client> {
   const clientId = randomUUID();
-  const socket: TestSocket = io(`${nginx!.url}/sync`, {
+  const socket: TestSocket = trackSocket(io(`${nginx!.url}/sync`, {
     transports,
     query: { clientId }, // nginx hashes on it: a client keeps its worker, clients spread over workers
     auth: { clientId },
     reconnectionDelay: 100,
     reconnectionDelayMax: 500,
     forceNew: true,
-  });
+  }));
   const c: Client = { socket, clientId, roomId, events: record(socket), sessions: [] };
   socket.on('session', (s) => {
     c.sessions.push(s);

@@ -116,6 +116,12 @@ export async function publishHttp(url: string, roomId: string, body: Record<stri
   });
 }
 
+/** Registers a socket created elsewhere so closeAll() closes it (a reconnecting socket keeps the test process alive). */
+export function trackSocket<T extends TestSocket>(socket: T): T {
+  open.add(socket);
+  return socket;
+}
+
 export function closeAll(): void {
   for (const s of open) s.close();
   open.clear();
