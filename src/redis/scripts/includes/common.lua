@@ -10,6 +10,11 @@ end
 -- Drops log entries older than cutoff (ms). Entries are appended with Redis' own clock, so their
 -- ts order equals their seq order and the old ones are always a prefix of the set.
 local function trim_log_age(logKey, cutoff)
+  -- Common case first: the oldest entry is recent, nothing to do (one entry read, not a batch).
+  local first = redis.call('ZRANGE', logKey, 0, 0)
+  if #first == 0 then return 0 end
+  local firstTs = tonumber(string.match(first[1], '"ts":(%d+)'))
+  if not firstTs or firstTs >= cutoff then return 0 end
   local removed = 0
   while true do
     local batch = redis.call('ZRANGE', logKey, 0, 99)
