@@ -8,19 +8,23 @@ import { connectRedis, type RedisConnections } from './redis/client.js';
 import { Keys } from './redis/keys.js';
 import { Scripts } from './redis/scripts.js';
 import { CatchupService } from './catchup/service.js';
+import { eventRequests } from './events/handlers.js';
 import { EventService } from './events/service.js';
-import { Jobs } from './jobs/queues.js';
-import { registerInboxHandlers } from './inbox/handlers.js';
+import { inboxRequests } from './inbox/handlers.js';
 import { registerInboxRoutes } from './inbox/routes.js';
 import { InboxService } from './inbox/service.js';
-import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
-import { registerPlaybackHandlers } from './playback/handlers.js';
+import { Jobs } from './jobs/queues.js';
+import { playbackRequests } from './playback/handlers.js';
 import { PlaybackService } from './playback/service.js';
+import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
+import { roomRequests } from './rooms/handlers.js';
 import { RoomService } from './rooms/service.js';
-import { EVICT_QUEUE, SessionService } from './sessions/service.js';
+import { sessionRequests } from './sessions/handlers.js';
 import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/reaper.js';
+import { EVICT_QUEUE, SessionService } from './sessions/service.js';
 import { installMiddleware } from './transport/connection.js';
 import { Drain, gateHandshakes } from './transport/drain.js';
+import { RequestRouter } from './transport/handle.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
 import type { TetherServer } from './transport/types.js';
@@ -83,20 +87,24 @@ export async function createApp(config: Config): Promise<App> {
   const inbox = new InboxService(config, scripts, keys, nsp, log);
 
   nsp.on('session:replace', ({ socketId, clientId }) => sessions.replaceLocal(socketId, clientId));
+  const requests = new RequestRouter(log, [
+    ...roomRequests(rooms, sessions),
+    ...sessionRequests(sessions),
+    ...eventRequests(config, events, catchup),
+    ...playbackRequests(playback),
+    ...inboxRequests(config, inbox),
+  ]);
   installMiddleware(nsp, {
     config,
     log,
     rooms,
     sessions,
-    events,
-    catchup,
+    requests,
     isDraining: () => drain!.active,
-    extraHandlers: [
-      (socket) => registerPlaybackHandlers(socket, playback, log.child({ clientId: socket.data.clientId })),
-      (socket) => registerInboxHandlers(socket, config, inbox, log.child({ clientId: socket.data.clientId })),
-    ],
     onConnected: [(socket) => inbox.deliverPending(socket)],
+    onDisconnected: [(socket) => inbox.disconnected(socket)],
   });
+
 
   registerRoutes(http, { config, log, rooms, events, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [(app, auth) => registerInboxRoutes(app, auth, inbox)] });
 

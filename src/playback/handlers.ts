@@ -1,13 +1,11 @@
-import type { Logger } from '../observability/logger.js';
-import { metrics } from '../observability/metrics.js';
 import type { SyncPong } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
 import { PlaybackGrant, PlaybackPause, PlaybackSeek, PlaybackStart, PlaybackStop, SyncPing, SyncReport } from '../protocol/schemas.js';
-import { TokenBucket } from '../events/rate-limit.js';
-import { handle } from '../transport/handle.js';
+import { RateLimit } from '../events/rate-limit.js';
+import { request, type RequestDef } from '../transport/handle.js';
 import type { TetherSocket } from '../transport/types.js';
 import { canControlPlayback, clampRtt } from './rules.js';
-import type { PlaybackService } from './service.js';
+import type { CommandInput, PlaybackService } from './service.js';
 import { targetRoom } from '../rooms/target.js';
 
 /**
@@ -29,45 +27,41 @@ function controlRoom(socket: TetherSocket, roomId: string | undefined): string {
   return target.roomId;
 }
 
-export function registerPlaybackHandlers(socket: TetherSocket, playback: PlaybackService, log: Logger): void {
-  const syncBucket = new TokenBucket(SYNC_RATE_PER_SEC, SYNC_BURST, Date.now());
-  const limit = () => {
-    if (!syncBucket.take(Date.now())) {
-      metrics.rateLimited.inc({ kind: 'sync' });
-      throw new TetherError('RATE_LIMITED', `at most ${SYNC_RATE_PER_SEC} clock-sync requests per second`);
-    }
-  };
+export function playbackRequests(playback: PlaybackService): RequestDef[] {
+  const syncLimit = new RateLimit('sync', SYNC_RATE_PER_SEC, SYNC_BURST, 'clock-sync requests');
+  const command = (action: 'start' | 'pause' | 'seek' | 'stop') => (socket: TetherSocket, roomId: string | undefined, input: CommandInput) =>
+    playback.command(controlRoom(socket, roomId), socket.data.clientId, action, input);
 
-  handle(socket, log, 'sync:ping', SyncPing, async (input) => {
-    const serverReceiveTimestamp = Date.now();
-    limit();
-    // Answered twice on purpose: the ack for request/response clients, sync:pong for clients that
-    // fire pings without an ack callback. Both carry the same stamps.
-    const pong: SyncPong = { clientTimestamp: input.clientTimestamp, serverReceiveTimestamp, serverTimestamp: Date.now() };
-    socket.emit('sync:pong', pong);
-    return pong;
-  });
+  return [
+    request('sync:ping', SyncPing, async (socket, input) => {
+      const serverReceiveTimestamp = Date.now();
+      syncLimit.check(socket);
+      // Answered twice on purpose: the ack for request/response clients, sync:pong for clients
+      // that fire pings without an ack callback. Both carry the same stamps.
+      const pong: SyncPong = { clientTimestamp: input.clientTimestamp, serverReceiveTimestamp, serverTimestamp: Date.now() };
+      socket.emit('sync:pong', pong);
+      return pong;
+    }),
 
-  handle(socket, log, 'sync:report', SyncReport, async (input) => {
-    limit();
-    const { roomId, program } = targetRoom(socket, input.roomId);
-    // offsetMs is validated but not stored: a client's offset matters only to that client.
-    const rttMs = clampRtt(input.rttMs);
-    await playback.reportRtt(roomId, socket.data.clientId, rttMs, !program);
-    return { rttMs };
-  });
+    request('sync:report', SyncReport, async (socket, input) => {
+      syncLimit.check(socket);
+      const { roomId, program } = targetRoom(socket, input.roomId);
+      // offsetMs is validated but not stored: a client's offset matters only to that client.
+      const rttMs = clampRtt(input.rttMs);
+      await playback.reportRtt(roomId, socket.data.clientId, rttMs, !program);
+      return { rttMs };
+    }),
 
-  handle(socket, log, 'playback:start', PlaybackStart, async (input) =>
-    playback.command(controlRoom(socket, input.roomId), socket.data.clientId, 'start', { trackId: input.trackId, positionMs: input.positionMs }),
-  );
-  handle(socket, log, 'playback:pause', PlaybackPause, async (input) =>
-    playback.command(controlRoom(socket, input.roomId), socket.data.clientId, 'pause', input.positionMs === undefined ? {} : { positionMs: input.positionMs }),
-  );
-  handle(socket, log, 'playback:seek', PlaybackSeek, async (input) =>
-    playback.command(controlRoom(socket, input.roomId), socket.data.clientId, 'seek', { positionMs: input.positionMs }),
-  );
-  handle(socket, log, 'playback:stop', PlaybackStop, async (input) => playback.command(controlRoom(socket, input.roomId), socket.data.clientId, 'stop'));
-  handle(socket, log, 'playback:grant', PlaybackGrant, async (input) =>
-    playback.grant(controlRoom(socket, input.roomId), socket.data.clientId, input.clientId, input.allowed),
-  );
+    request('playback:start', PlaybackStart, async (socket, input) =>
+      command('start')(socket, input.roomId, { trackId: input.trackId, positionMs: input.positionMs }),
+    ),
+    request('playback:pause', PlaybackPause, async (socket, input) =>
+      command('pause')(socket, input.roomId, input.positionMs === undefined ? {} : { positionMs: input.positionMs }),
+    ),
+    request('playback:seek', PlaybackSeek, async (socket, input) => command('seek')(socket, input.roomId, { positionMs: input.positionMs })),
+    request('playback:stop', PlaybackStop, async (socket, input) => command('stop')(socket, input.roomId, {})),
+    request('playback:grant', PlaybackGrant, async (socket, input) =>
+      playback.grant(controlRoom(socket, input.roomId), socket.data.clientId, input.clientId, input.allowed),
+    ),
+  ];
 }

@@ -1,19 +1,15 @@
 import type { ExtendedError } from 'socket.io';
+import type { z } from 'zod';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import { socketRoom, userRoom } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
 import { HandshakeAuth } from '../protocol/schemas.js';
-import type { CatchupService } from '../catchup/service.js';
-import { registerEventHandlers } from '../events/handlers.js';
-import type { EventService } from '../events/service.js';
-import { registerRoomHandlers } from '../rooms/handlers.js';
 import type { RoomService } from '../rooms/service.js';
-import { registerSessionHandlers } from '../sessions/handlers.js';
 import type { SessionService } from '../sessions/service.js';
 import { verifyJwt, type Identity } from '../sessions/tokens.js';
-import { invalidPayload } from './handle.js';
+import { invalidPayload, type RequestRouter } from './handle.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
 export interface ConnectionDeps {
@@ -21,13 +17,21 @@ export interface ConnectionDeps {
   log: Logger;
   rooms: RoomService;
   sessions: SessionService;
-  events: EventService;
-  catchup: CatchupService;
+  requests: RequestRouter;
   isDraining(): boolean;
-  /** Extra per-socket handlers of other domains (playback, inbox), registered with the rest. */
-  extraHandlers: ((socket: TetherSocket) => void)[];
   /** Work to do once a socket is connected (e.g. deliver the inbox). */
   onConnected: ((socket: TetherSocket) => Promise<void>)[];
+  /** Work to do when a socket is gone, besides the session's own (e.g. inbox device tracking). */
+  onDisconnected: ((socket: TetherSocket) => Promise<void>)[];
+}
+
+type HandshakeAuthOutput = z.output<typeof HandshakeAuth>;
+
+/** What the handshake learned that only the connection handler needs (then dropped). */
+interface Handshake {
+  identity: Identity | null;
+  sessionToken?: string;
+  auth: HandshakeAuthOutput;
 }
 
 function refuse(err: TetherError): ExtendedError {
@@ -39,7 +43,8 @@ function refuse(err: TetherError): ExtendedError {
 
 /** Handshake: validates auth, verifies the JWT, binds the socket to its clientId session. */
 export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): void {
-  const identities = new WeakMap<TetherSocket, { identity: Identity | null; sessionToken?: string; auth: ReturnType<typeof HandshakeAuth.parse> }>();
+  const { log } = deps;
+  const handshakes = new WeakMap<TetherSocket, Handshake>();
 
   nsp.use((socket, next) => {
     (async () => {
@@ -59,40 +64,42 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
         programRooms: identity?.rooms ?? [],
         replaced: false,
       };
-      identities.set(socket, { identity, ...(session.sessionToken ? { sessionToken: session.sessionToken } : {}), auth });
+      handshakes.set(socket, { identity, ...(session.sessionToken ? { sessionToken: session.sessionToken } : {}), auth });
     })().then(
       () => next(),
       (err: unknown) => {
         if (err instanceof TetherError) return next(refuse(err));
-        deps.log.error({ err }, 'handshake failed');
+        log.error({ err }, 'handshake failed');
         next(refuse(new TetherError('INTERNAL_ERROR')));
       },
     );
   });
 
+  // Shared by every socket (called with the socket as `this`): no per-socket closure.
+  function onDisconnect(this: TetherSocket, reason: string): void {
+    const socket = this;
+    metrics.connectedClients.dec();
+    metrics.disconnections.inc({ reason });
+    metrics.connectionDuration.observe((Date.now() - socket.data.connectedAt) / 1000);
+    const { clientId } = socket.data;
+    deps.sessions.disconnect(socket, reason).catch((err: unknown) => log.error({ err, clientId, reason }, 'disconnect handling failed'));
+    for (const hook of deps.onDisconnected) hook(socket).catch((err: unknown) => log.error({ err, clientId }, 'disconnect hook failed'));
+  }
+
   nsp.on('connection', (socket) => {
-    const log = deps.log.child({ clientId: socket.data.clientId });
-    const { identity, sessionToken, auth } = identities.get(socket)!;
+    const { identity, sessionToken, auth } = handshakes.get(socket)!;
+    handshakes.delete(socket);
     metrics.connectedClients.inc();
+
+    // Handlers first, synchronously: a client may send a request right after `connect`.
+    deps.requests.attach(socket);
+    socket.on('disconnect', onDisconnect);
     if (deps.isDraining()) {
       // Refusing in the middleware would strand the client (socket.io-client does not retry a
       // refused handshake); closing the transport makes it reconnect, to another worker.
       socket.emit('server:shutdown', { reconnectAfterMs: 0 });
       socket.conn.close();
     }
-
-    // Handlers first, synchronously: a client may send a request right after `connect`.
-    registerRoomHandlers(socket, deps.rooms, deps.sessions, log);
-    registerSessionHandlers(socket, deps.sessions, log);
-    registerEventHandlers(socket, deps.config, deps.events, deps.catchup, log);
-    for (const register of deps.extraHandlers) register(socket);
-
-    socket.on('disconnect', (reason) => {
-      metrics.connectedClients.dec();
-      metrics.disconnections.inc({ reason });
-      metrics.connectionDuration.observe((Date.now() - socket.data.connectedAt) / 1000);
-      deps.sessions.disconnect(socket, reason).catch((err: unknown) => log.error({ err, reason }, 'disconnect handling failed'));
-    });
 
     (async () => {
       const programRooms = socket.data.programRooms;
@@ -127,6 +134,6 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
         }
       }
       for (const hook of deps.onConnected) await hook(socket);
-    })().catch((err: unknown) => log.error({ err }, 'connection setup failed'));
+    })().catch((err: unknown) => log.error({ err, clientId: socket.data.clientId }, 'connection setup failed'));
   });
 }
