@@ -86,7 +86,15 @@ export class Jobs {
         if (result === 'stale') metrics.staleJobs.inc({ queue: kind.queue });
         return result;
       },
-      { connection: this.connection, prefix: this.prefix, concurrency: kind.concurrency },
+      {
+        connection: this.connection,
+        prefix: this.prefix,
+        concurrency: kind.concurrency,
+        // BullMQ wakes one idle worker per delayed job; if that worker dies, the others only look
+        // again after drainDelay (default 5 s). 1 s bounds how late an eviction or flush can be
+        // when a worker is killed, for one cheap blocking poll per second per queue.
+        drainDelay: 1,
+      },
     );
     worker.on('failed', (job, err) => {
       metrics.jobsProcessed.inc({ queue: kind.queue, result: 'failed' });

@@ -143,7 +143,8 @@ describe('sessions', () => {
       proxy.cut();
       await until(async () => (await member(room.code, c.session.clientId))?.status === 'away', 3000, 'member away');
       await doomed.kill('SIGKILL');
-      await until(() => seen.some((e) => e.name === 'room:participant:left'), 8000, 'eviction by another worker');
+      // Grace 1.5 s + at most BullMQ's drainDelay (1 s) for another worker to notice the job.
+      await until(() => seen.some((e) => e.name === 'room:participant:left'), 15_000, 'eviction by another worker');
       assert.equal(seen.filter((e) => e.name === 'room:participant:left').length, 1);
     } finally {
       await proxy.close();
