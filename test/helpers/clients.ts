@@ -33,6 +33,9 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<{
     timeout: 10_000,
   });
   open.add(socket);
+  // Record from the first packet: events that arrive in the same chunk as `session` (an inbox
+  // delivery, a rejoin replay) are emitted before the caller can attach a listener.
+  record(socket);
   const session = await new Promise<SessionPayload>((resolve, reject) => {
     // Generous: under a loaded CI machine a handshake through the sticky primary can take seconds.
     const timer = setTimeout(() => reject(new Error('no session event within 10s')), 10_000);
@@ -83,10 +86,19 @@ export async function ok<E extends keyof ClientToServerEvents>(socket: TestSocke
   return res.data as Extract<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0], { ok: true }>['data'];
 }
 
-/** Records every event a socket receives, in arrival order. */
+const recordings = new WeakMap<TestSocket, { name: string; payload: any }[]>();
+
+/**
+ * Every event a socket receives, in arrival order. Sockets from connect() are recorded from
+ * their first packet; the same array is returned on every call.
+ */
 export function record(socket: TestSocket): { name: string; payload: any }[] {
-  const events: { name: string; payload: any }[] = [];
-  socket.onAny((name: string, payload: unknown) => events.push({ name, payload }));
+  let events = recordings.get(socket);
+  if (!events) {
+    const list: { name: string; payload: any }[] = [];
+    socket.onAny((name: string, payload: unknown) => list.push({ name, payload }));
+    recordings.set(socket, (events = list));
+  }
   return events;
 }
 
