@@ -93,13 +93,16 @@ export class SessionService {
    */
   async disconnect(socket: TetherSocket, reason: string): Promise<void> {
     const { clientId, epoch } = socket.data;
-    await this.scripts.run('nodeConnRemove', [this.keys.nodeConnections(this.config.nodeId)], [clientId, epoch]);
     await this.disconnected(clientId, epoch, reason);
+    // Last: until the disconnect is fully recorded, the socket stays in this node's index, so if
+    // this worker dies half-way the reaper runs the (idempotent) rest.
+    await this.scripts.run('nodeConnRemove', [this.keys.nodeConnections(this.config.nodeId)], [clientId, epoch]);
   }
 
   /**
    * The connection of (clientId, epoch) is gone: from its own disconnect handler, or found by the
-   * reaper on a worker that died without running handlers (SIGKILL, OOM, lost host).
+   * reaper on a worker that died without running handlers (SIGKILL, OOM, lost host). Idempotent:
+   * running it twice for one (clientId, epoch) changes nothing more.
    */
   async disconnected(clientId: string, epoch: number, reason: string): Promise<void> {
     const reply = await this.scripts.run('sessionDisconnect', [this.keys.session(clientId)], [epoch, Date.now()]);
@@ -109,9 +112,12 @@ export class SessionService {
       await this.leave(roomId, clientId, epoch, 'left');
       return;
     }
-    if (await this.presence.markAway(roomId, clientId, epoch)) {
-      await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs);
-    }
+    // The eviction is scheduled before the member is marked away: a member can then never be
+    // away without a pending eviction, even if this process dies between the two steps. (A job
+    // that fires while the member is still online under this epoch is a no-op; the id is
+    // deterministic, so a repeated call adds nothing.)
+    await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs);
+    await this.presence.markAway(roomId, clientId, epoch);
   }
 
   /** Leaves the code-joined room now (room:leave, or a deliberate client disconnect). */
