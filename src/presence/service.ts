@@ -34,20 +34,19 @@ export class PresenceService {
     return this.config.sessions.reconnectFlushMs * 2 + 5000;
   }
 
-  /** Returns true when the member is now away (false: stale epoch, already away, or not a member). */
-  async markAway(roomId: string, clientId: string, epoch: number): Promise<boolean> {
+  /** Marks the member away and queues it for the flush (nothing if stale, already away, or gone). */
+  async markAway(roomId: string, clientId: string, epoch: number): Promise<void> {
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('markAway', [k.meta, k.members, k.pending, k.flush], [clientId, epoch, this.flushTtlMs]).catch((err: unknown) => {
       // NOT_IN_ROOM: evicted or left meanwhile; nothing to mark.
       if ((err as { code?: string }).code === 'NOT_IN_ROOM') return null;
       throw err;
     });
-    if (!reply || reply[0] !== 1) return false;
+    if (!reply || reply[0] !== 1) return;
     await this.scheduleFlush(roomId, Number(reply[1]));
-    return true;
   }
 
-  /** The member is back under `epoch`. Returns whether it had been away and its previous epoch. */
+  /** The member is back under `epoch`. Returns whether it had been away. */
   async markReturned(roomId: string, clientId: string, epoch: number): Promise<{ wasAway: boolean }> {
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('rejoinRoom', [k.meta, k.members, k.pending, k.flush], [clientId, epoch, this.flushTtlMs, this.config.rooms.ttlMs]);

@@ -20,8 +20,6 @@ export interface ConnectResult {
   clientId: string;
   epoch: number;
   sessionToken?: string;
-  /** The code-joined room the session was in before this connect, if any. */
-  roomId: string | null;
 }
 
 /**
@@ -54,7 +52,7 @@ export class SessionService {
     const reply = await this.scripts.call('sessionConnect', [this.keys.session(clientId)], [
       auth.sessionToken ? hashSessionToken(auth.sessionToken) : '', fresh.hash, userId ?? '', socket.id, this.config.nodeId, Date.now(), this.config.sessions.ttlMs,
     ]);
-    const [, epoch, issued, prevSocketId, , prevStatus, roomId] = reply!;
+    const [, epoch, issued, prevSocketId, , prevStatus] = reply!;
     if (prevStatus === 'connected' && prevSocketId && prevSocketId !== socket.id) {
       metrics.takeovers.inc();
       this.replace(String(prevSocketId), clientId, Number(epoch));
@@ -65,7 +63,6 @@ export class SessionService {
       clientId,
       epoch: Number(epoch),
       ...(issued === 1 ? { sessionToken: fresh.token } : {}),
-      roomId: roomId ? String(roomId) : null,
     };
   }
 

@@ -5,23 +5,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { startWorkers, type Worker } from '../helpers/workers.ts';
-import { closeAll, connect, ok, publishHttp, record, request, signJwt, until } from '../helpers/clients.ts';
+import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import type { Worker } from '../helpers/workers.ts';
+import { connect, ok, publishHttp, record, request, signJwt, until } from '../helpers/clients.ts';
 
-let redis: TestRedis;
+let cluster: TestCluster | undefined;
 let a: Worker;
 let b: Worker;
 
 before(async () => {
-  redis = await startRedis();
-  [a, b] = await startWorkers(2, { redisUrl: redis.url, prefix: redis.prefix });
+  cluster = await startCluster(2);
+  [a, b] = cluster.workers as [Worker, Worker];
 });
-after(async () => {
-  closeAll();
-  await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
-  await redis?.stop();
-});
+after(() => cluster?.stop());
 
 test('program rooms: joined from the claim, fed over HTTP, caught up on reconnect, revoked with the claim', async () => {
   const token = await signJwt({ sub: 'pat', rooms: ['team-7', 'announcements'] });

@@ -4,23 +4,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, redisClient, type TestRedis } from '../helpers/redis.ts';
-import { startWorker, startWorkers, type Worker } from '../helpers/workers.ts';
-import { closeAll, connect, connectRefused, createRoomHttp, ok, record, request, signJwt, until } from '../helpers/clients.ts';
+import { redisClient, type TestRedis } from '../helpers/redis.ts';
+import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { startWorker, type Worker } from '../helpers/workers.ts';
+import { connect, connectRefused, createRoomHttp, ok, record, request, signJwt, until } from '../helpers/clients.ts';
 
+let cluster: TestCluster | undefined;
 let redis: TestRedis;
 let a: Worker;
 let b: Worker;
 
 before(async () => {
-  redis = await startRedis();
-  [a, b] = await startWorkers(2, { redisUrl: redis.url, prefix: redis.prefix });
+  cluster = await startCluster(2);
+  redis = cluster.redis;
+  [a, b] = cluster.workers as [Worker, Worker];
 });
-after(async () => {
-  closeAll();
-  await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
-  await redis?.stop();
-});
+after(() => cluster?.stop());
 
 describe('rooms across two workers', () => {
   test('a JWT user and a guest on different workers see each other; broadcasts cross workers', async () => {

@@ -7,24 +7,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { startRedis, redisClient, type TestRedis } from '../helpers/redis.ts';
-import { startWorker, startWorkers, type Worker } from '../helpers/workers.ts';
+import { redisClient, type TestRedis } from '../helpers/redis.ts';
+import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { startWorker, type Worker } from '../helpers/workers.ts';
 import { startProxy } from '../helpers/proxy.ts';
-import { closeAll, connect, connectRefused, createRoomHttp, ok, record, request, signJwt, until, type TestSocket } from '../helpers/clients.ts';
+import { connect, connectRefused, createRoomHttp, ok, record, request, signJwt, until, type TestSocket } from '../helpers/clients.ts';
 
+let cluster: TestCluster | undefined;
 let redis: TestRedis;
 let a: Worker;
 let b: Worker;
 
 before(async () => {
-  redis = await startRedis();
-  [a, b] = await startWorkers(2, { redisUrl: redis.url, prefix: redis.prefix });
+  cluster = await startCluster(2);
+  redis = cluster.redis;
+  [a, b] = cluster.workers as [Worker, Worker];
 });
-after(async () => {
-  closeAll();
-  await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
-  await redis?.stop();
-});
+after(() => cluster?.stop());
 
 const membershipEvents = (events: { name: string }[]) => events.filter((e) => e.name === 'room:participant:left' || e.name === 'room:participant:joined');
 
