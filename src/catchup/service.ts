@@ -16,21 +16,24 @@ export class CatchupService {
     private readonly keys: Keys,
   ) {}
 
-  async read(roomId: string, fromSeq: number, limit = this.config.events.catchupPageSize): Promise<CatchupResult> {
+  /** `incarnation` undefined: the caller's position is trusted to be of the current incarnation. */
+  async read(roomId: string, fromSeq: number, incarnation: string | undefined, limit = this.config.events.catchupPageSize): Promise<CatchupResult> {
     const k = this.keys.room(roomId);
-    const reply = await this.scripts.call('catchup', [k.meta, k.log], [fromSeq, Math.min(limit, this.config.events.catchupPageSize), this.config.events.catchupTtlMs]);
+    const reply = await this.scripts.call('catchup', [k.meta, k.log], [
+      fromSeq, Math.min(limit, this.config.events.catchupPageSize), this.config.events.catchupTtlMs, incarnation ?? '',
+    ]);
     const seq = Number(reply![1]);
-    if (reply![0] !== 1) return { roomId, events: [], seq, recovered: false, more: false };
+    if (reply![0] !== 1) return { roomId, events: [], seq, incarnation: String(reply![2]), recovered: false, more: false };
     const raw = (reply![3] ?? []) as string[];
-    return { roomId, events: raw.map((e) => JSON.parse(e) as LogEntry), seq, recovered: true, more: reply![2] === 1 };
+    return { roomId, events: raw.map((e) => JSON.parse(e) as LogEntry), seq, incarnation: String(reply![4]), recovered: true, more: reply![2] === 1 };
   }
 
   /**
    * Replays missed events to one socket under their own event names, exactly as they were
    * broadcast, and records the recovery outcome. Returns null when a snapshot is needed instead.
    */
-  async replay(socket: TetherSocket, roomId: string, lastSeq: number): Promise<{ replayed: number; more: boolean; seq: number } | null> {
-    const result = await this.read(roomId, lastSeq);
+  async replay(socket: TetherSocket, roomId: string, lastSeq: number, incarnation: string | undefined): Promise<{ replayed: number; more: boolean; seq: number; incarnation: string } | null> {
+    const result = await this.read(roomId, lastSeq, incarnation);
     if (!result.recovered) {
       metrics.recoveries.inc({ outcome: 'snapshot' });
       return null;
@@ -38,6 +41,6 @@ export class CatchupService {
     for (const entry of result.events) (socket.emit as (ev: string, p: unknown) => boolean)(entry.name, entry.payload);
     metrics.recoveries.inc({ outcome: 'recovered' });
     metrics.catchupEvents.observe(result.events.length);
-    return { replayed: result.events.length, more: result.more, seq: result.seq };
+    return { replayed: result.events.length, more: result.more, seq: result.seq, incarnation: result.incarnation };
   }
 }

@@ -39,7 +39,7 @@ export function eventRequests(config: Config, events: EventService, catchup: Cat
 
     request('room:catchup', RoomCatchup, async (socket, input) => {
       targetRoom(socket, input.roomId);
-      const result = await catchup.read(input.roomId, input.fromSeq, input.limit);
+      const result = await catchup.read(input.roomId, input.fromSeq, input.incarnation, input.limit);
       metrics.catchupEvents.observe(result.events.length);
       return result;
     }),

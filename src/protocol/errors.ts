@@ -19,6 +19,7 @@ export const ERRORS = {
   SESSION_REPLACED: { status: 409, retry: false, message: 'this clientId connected again elsewhere; this socket is closing' },
   SERVER_DRAINING: { status: 503, retry: true, message: 'this worker is shutting down; connect again (another worker will answer)' },
   NOT_FOUND: { status: 404, retry: false, message: 'no such resource' },
+  UNKNOWN_EVENT: { status: 400, retry: false, message: 'no such request event' },
   INTERNAL_ERROR: { status: 500, retry: true, message: 'unexpected server error' },
 } as const satisfies Record<string, { status: number; retry: boolean; message: string }>;
 

@@ -58,6 +58,12 @@ export interface RoomStatePayload {
   playback: PlaybackState;
   /** The room's seq at the instant of the snapshot: every later event has a higher seq. */
   seq: number;
+  /**
+   * Which life of the room `seq` counts in. A room that expired and was created again under the
+   * same code starts its seq again under a new incarnation: a position is (incarnation, seq), and a
+   * position of another incarnation can never be continued (recovered: false, snapshot).
+   */
+  incarnation: string;
   serverTimestamp: number;
 }
 
@@ -155,15 +161,29 @@ export interface RejoinResult {
   /** True when more missed events remain than one page: call room:catchup from `seq` of the last one. */
   more: boolean;
   seq: number;
+  /** The room's incarnation: `seq` and every replayed event belong to it. */
+  incarnation: string;
 }
 export interface CatchupResult {
   roomId: string;
   events: LogEntry[];
   /** The room's current seq. */
   seq: number;
-  /** false: fromSeq is older than the log reaches; fetch a snapshot with room:rejoin. */
+  /** The room's incarnation. */
+  incarnation: string;
+  /** false: fromSeq is older than the log reaches, or belongs to another incarnation; fetch a snapshot with room:rejoin. */
   recovered: boolean;
   more: boolean;
+}
+/**
+ * The room's head, sent periodically (ROOM_HEAD_INTERVAL_MS) to the sockets of rooms with recent
+ * activity, by the worker that holds them, read from Redis: a client connected all along notices a
+ * lost broadcast within one interval instead of at the room's next event.
+ */
+export interface RoomHead {
+  roomId: string;
+  incarnation: string;
+  seq: number;
 }
 export interface PublishResult {
   seq: number;
@@ -219,6 +239,8 @@ export interface ServerToClientEvents {
   'room:event': (payload: RoomEvent) => void;
   'room:signal': (payload: { roomId: string; from: string; type: string; data: unknown }) => void;
   'room:error': (payload: ErrorBody) => void;
+  /** Unsequenced: the room's current position; fill up to `seq` (catch-up) or resync on another incarnation. */
+  'room:head': (payload: RoomHead) => void;
   'playback:start': (payload: PlaybackEvent) => void;
   'playback:pause': (payload: PlaybackEvent) => void;
   'playback:seek': (payload: PlaybackEvent) => void;

@@ -17,6 +17,8 @@ export const RoomCode = z
 export const RoomId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
 export const ClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 letters, digits, _ or - (a UUID works)');
 export const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** A room incarnation as the server issued it (opaque to clients; compared for equality only). */
+export const Incarnation = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be an incarnation as the server sent it');
 const DisplayName = z.string().trim().min(1).max(64);
 /** App event and signal types: namespaced, short, printable. */
 export const EventType = z.string().regex(/^[A-Za-z0-9_.:\-]{1,64}$/, 'must be 1-64 letters, digits or _ . : -');
@@ -30,6 +32,8 @@ export const HandshakeAuth = z
     sessionToken: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/).optional(),
     /** Rooms to rejoin right after connect, with the last seq the client holds for each. */
     lastSeq: z.record(RoomId, Seq).optional(),
+    /** The incarnation each lastSeq belongs to; a lastSeq without one is trusted as the current incarnation's. */
+    incarnations: z.record(RoomId, Incarnation).optional(),
     roomId: RoomId.optional(),
   })
   .strip();
@@ -48,6 +52,7 @@ export const RoomJoin = z
     password: z.string().max(128).optional(),
     guestName: DisplayName.optional(),
     lastSeq: Seq.optional(),
+    incarnation: Incarnation.optional(),
   })
   .strict();
 
@@ -58,6 +63,7 @@ export const RoomRejoin = z
     roomId: RoomId.optional(),
     roomCode: RoomCode.optional(),
     lastSeq: Seq.optional(),
+    incarnation: Incarnation.optional(),
   })
   .strict()
   .refine((v) => v.roomId !== undefined || v.roomCode !== undefined, { message: 'roomId or roomCode is required' });
@@ -83,6 +89,7 @@ export const RoomCatchup = z
   .object({
     roomId: RoomId,
     fromSeq: Seq,
+    incarnation: Incarnation.optional(),
     limit: z.number().int().min(1).max(10_000).optional(),
   })
   .strict();

@@ -32,7 +32,7 @@ export function roomRequests(rooms: RoomService, sessions: SessionService): Requ
       if (!result) {
         // Already a member (a reload, a second tab after takeover): this is a rejoin, answered like
         // a join (room:state and the ack), not with a second copy as room:state_snapshot.
-        const { snapshot } = await sessions.rejoin(socket, roomId, undefined, { emitSnapshot: false });
+        const { snapshot } = await sessions.rejoin(socket, roomId, {}, { emitSnapshot: false });
         const state = snapshot ?? (await rooms.snapshot(roomId));
         const self = state.participants.find((p) => p.clientId === clientId);
         if (!self) throw new TetherError('NOT_IN_ROOM');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
 import { flatToObject, type ScriptReply } from '../redis/scripts.js';
 
@@ -57,6 +58,16 @@ export function playbackAt(stored: Record<string, string>, now: number): Playbac
   };
 }
 
+/** The room's incarnation as stored (see room_incarnation in common.lua: the same fallback). */
+export function incarnationOf(meta: Record<string, string>): string {
+  return meta.inc || `c${meta.createdAt ?? '0'}`;
+}
+
+/** A fresh incarnation: creation time plus randomness, so two lives of one code never share one. */
+export function newIncarnation(now: number): string {
+  return `${now.toString(36)}${randomBytes(4).toString('base64url')}`;
+}
+
 export function roomState(metaFlat: ScriptReply | undefined, members: ScriptReply | undefined, playbackFlat: ScriptReply | undefined, now: number): RoomStatePayload {
   const meta = flatToObject(metaFlat);
   return {
@@ -64,6 +75,7 @@ export function roomState(metaFlat: ScriptReply | undefined, members: ScriptRepl
     participants: Array.isArray(members) ? members.map((m) => participant(String(m))) : [],
     playback: playbackAt(flatToObject(playbackFlat), now),
     seq: Number(meta.seq ?? 0),
+    incarnation: incarnationOf(meta),
     serverTimestamp: now,
   };
 }

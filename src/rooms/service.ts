@@ -9,7 +9,7 @@ import type { Scripts } from '../redis/scripts.js';
 import type { TetherNamespace } from '../transport/types.js';
 import { broadcast } from './broadcast.js';
 import { generateRoomCode } from './codes.js';
-import { roomInfo, roomState, participant } from './model.js';
+import { newIncarnation, roomInfo, roomState, participant } from './model.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 export interface Member {
@@ -42,7 +42,7 @@ export class RoomService {
       const code = generateRoomCode();
       const name = input.name ?? `Room ${code}`;
       const created = await this.scripts.run('createRoom', [this.keys.room(code).meta], [
-        code, code, name, 'room', passwordHash, maxParticipants, createdAt, creator.userId ?? '', this.config.rooms.ttlMs,
+        code, code, name, 'room', passwordHash, maxParticipants, createdAt, creator.userId ?? '', this.config.rooms.ttlMs, newIncarnation(createdAt),
       ]);
       if (created[0] === 1) {
         metrics.roomsCreated.inc({ via });
@@ -55,7 +55,7 @@ export class RoomService {
   /** Program rooms exist as soon as a JWT names them; they have no code, password or capacity. */
   async ensureProgramRoom(roomId: string): Promise<void> {
     await this.scripts.run('createRoom', [this.keys.room(roomId).meta], [
-      roomId, '', roomId, 'program', '', this.config.rooms.maxParticipants, Date.now(), '', this.config.rooms.ttlMs,
+      roomId, '', roomId, 'program', '', this.config.rooms.maxParticipants, Date.now(), '', this.config.rooms.ttlMs, newIncarnation(Date.now()),
     ]);
   }
 

@@ -6,7 +6,7 @@ export function sessionRequests(sessions: SessionService): RequestDef[] {
   return [
     request('room:rejoin', RoomRejoin, async (socket, input) => {
       const roomId = (input.roomId ?? input.roomCode)!;
-      return (await sessions.rejoin(socket, roomId, input.lastSeq)).result;
+      return (await sessions.rejoin(socket, roomId, { lastSeq: input.lastSeq, incarnation: input.incarnation })).result;
     }),
   ];
 }

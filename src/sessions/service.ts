@@ -160,7 +160,7 @@ export class SessionService {
   async rejoin(
     socket: TetherSocket,
     roomId: string,
-    lastSeq: number | undefined,
+    position: { lastSeq?: number | undefined; incarnation?: string | undefined },
     opts: { emitSnapshot: boolean } = { emitSnapshot: true },
   ): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
     const { clientId, epoch } = socket.data;
@@ -183,17 +183,17 @@ export class SessionService {
     }
     await socket.join(socketRoom(roomId));
 
-    if (lastSeq !== undefined) {
-      const replay = await this.catchup.replay(socket, roomId, lastSeq);
+    if (position.lastSeq !== undefined) {
+      const replay = await this.catchup.replay(socket, roomId, position.lastSeq, position.incarnation);
       if (replay) {
         metrics.reconnections.inc({ outcome: 'recovered' });
-        return { result: { roomId, recovered: true, replayed: replay.replayed, more: replay.more, seq: replay.seq } };
+        return { result: { roomId, recovered: true, replayed: replay.replayed, more: replay.more, seq: replay.seq, incarnation: replay.incarnation } };
       }
     }
     const snapshot = await this.rooms.snapshot(roomId);
     if (opts.emitSnapshot) socket.emit('room:state_snapshot', { ...snapshot, recovered: false });
     metrics.reconnections.inc({ outcome: 'snapshot' });
-    return { result: { roomId, recovered: false, replayed: 0, more: false, seq: snapshot.seq }, snapshot };
+    return { result: { roomId, recovered: false, replayed: 0, more: false, seq: snapshot.seq, incarnation: snapshot.incarnation }, snapshot };
   }
 
   // Eviction job ids carry the epoch they were scheduled under; the last few cover a client that

@@ -118,7 +118,7 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
         await deps.rooms.ensureProgramRoom(roomId);
         const lastSeq = auth.lastSeq?.[roomId];
         if (lastSeq !== undefined) {
-          const { result } = await deps.sessions.rejoin(socket, roomId, lastSeq);
+          const { result } = await deps.sessions.rejoin(socket, roomId, { lastSeq, incarnation: auth.incarnations?.[roomId] });
           socket.emit('room:rejoined', result);
         } else {
           await socket.join(socketRoom(roomId));
@@ -126,7 +126,7 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
       }
       if (auth.roomId && !programRooms.includes(auth.roomId)) {
         try {
-          const { result } = await deps.sessions.rejoin(socket, auth.roomId, auth.lastSeq?.[auth.roomId]);
+          const { result } = await deps.sessions.rejoin(socket, auth.roomId, { lastSeq: auth.lastSeq?.[auth.roomId], incarnation: auth.incarnations?.[auth.roomId] });
           socket.emit('room:rejoined', result);
         } catch (err) {
           if (!(err instanceof TetherError)) throw err;

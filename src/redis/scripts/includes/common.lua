@@ -65,6 +65,13 @@ local function public_participant(p)
   })
 end
 
+-- A room's incarnation: set at creation; rooms created before incarnations existed fall back to
+-- their creation time, which differs between two lives of one code as well.
+local function room_incarnation(inc, createdAt)
+  if inc and inc ~= '' then return inc end
+  return 'c' .. (createdAt or '0')
+end
+
 local function json_array(items)
   if #items == 0 then return '[]' end
   local parts = {}
