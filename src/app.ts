@@ -78,11 +78,18 @@ export async function createApp(config: Config): Promise<App> {
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
 
+  // Liveness first: sockets are indexed under its instance from the first handshake on.
+  const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance) => {
+    // This process was (or may have been) declared dead while Redis was unreachable: the clients
+    // of the old instance reconnect and rejoin rather than sit on seats the reaper marked away.
+    for (const socket of nsp.sockets.values()) if (socket.data.nodeInstance === oldInstance) socket.conn.close();
+  });
+
   const rooms = new RoomService(config, redis.commands, scripts, keys, nsp);
   const events = new EventService(config, scripts, keys, nsp);
   const catchup = new CatchupService(config, scripts, keys);
   const presence = new PresenceService(config, redis.commands, scripts, keys, jobs, nsp, log);
-  const sessions = new SessionService(config, redis.commands, scripts, keys, jobs, nsp, rooms, presence, catchup, log);
+  const sessions = new SessionService(config, redis.commands, scripts, keys, jobs, nsp, rooms, presence, catchup, liveness, log);
   const playback = new PlaybackService(config, scripts, keys, jobs, nsp, log);
   const inbox = new InboxService(config, scripts, keys, nsp, log);
 
@@ -101,6 +108,7 @@ export async function createApp(config: Config): Promise<App> {
     sessions,
     requests,
     isDraining: () => drain!.active,
+    nodeInstance: () => liveness.instance,
     onConnected: [(socket) => inbox.deliverPending(socket)],
     onDisconnected: [(socket) => inbox.disconnected(socket)],
   });
@@ -129,7 +137,6 @@ export async function createApp(config: Config): Promise<App> {
     process: () => reapDeadNodes(redis.commands, keys, sessions, [(s) => inbox.reaped(s)], log),
   });
   await jobs.every(REAP_QUEUE, 'reaper', REAP_EVERY_MS, { v: 1 });
-  const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log);
   await liveness.start();
 
   await http.ready();
@@ -150,8 +157,11 @@ export async function createApp(config: Config): Promise<App> {
       stopping ??= (async () => {
         const deadline = Date.now() + config.drain.shutdownTimeoutMs - 2000;
         await drain!.run(deadline);
-        // Let the drained sockets' disconnect handlers write their Redis state before closing.
-        await new Promise((r) => setTimeout(r, 100));
+        // Every drained socket's disconnect (away + eviction job + index removal, several Redis
+        // round trips each) must be recorded before the queues close and the index goes; under
+        // load or a slow Redis that takes far longer than any fixed pause.
+        const left = await sessions.settle(deadline);
+        if (left > 0) log.warn({ left }, 'shutdown deadline: some disconnects unrecorded, left for the reaper');
         await jobs.close();
         await liveness.stop();
         await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -187,6 +187,26 @@ export const metrics = {
     help: 'Sockets disconnected by a graceful drain',
     registers: [registry],
   }),
+  fencings: new client.Counter({
+    name: 'tether_fencings_total',
+    help: 'Times this worker found its heartbeat expired (Redis paused or unreachable) and closed its sockets so their clients rejoin',
+    registers: [registry],
+  }),
+  reapedSockets: new client.Counter({
+    name: 'tether_reaped_sockets_total',
+    help: 'Sockets of dead worker instances disconnected by the reaper',
+    registers: [registry],
+  }),
+  adapterPublishErrors: new client.Counter({
+    name: 'tether_adapter_publish_errors_total',
+    help: 'Cross-worker broadcasts the Redis adapter could not publish (Redis down); room heads let clients fill the gap',
+    registers: [registry],
+  }),
+  roomHeads: new client.Counter({
+    name: 'tether_room_heads_total',
+    help: 'room:head messages emitted by this worker to its local sockets',
+    registers: [registry],
+  }),
   httpRequests: new client.Counter({
     name: 'tether_http_requests_total',
     help: 'HTTP API requests by route and status class',

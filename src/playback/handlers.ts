@@ -33,13 +33,13 @@ export function playbackRequests(playback: PlaybackService): RequestDef[] {
     playback.command(controlRoom(socket, roomId), socket.data.clientId, action, input);
 
   return [
-    request('sync:ping', SyncPing, async (socket, input) => {
+    request('sync:ping', SyncPing, async (socket, input, acked) => {
       const serverReceiveTimestamp = Date.now();
       syncLimit.check(socket);
-      // Answered twice on purpose: the ack for request/response clients, sync:pong for clients
-      // that fire pings without an ack callback. Both carry the same stamps.
+      // Answered once: on the ack for request/response clients, as sync:pong for clients that
+      // fire pings without an ack callback.
       const pong: SyncPong = { clientTimestamp: input.clientTimestamp, serverReceiveTimestamp, serverTimestamp: Date.now() };
-      socket.emit('sync:pong', pong);
+      if (!acked) socket.emit('sync:pong', pong);
       return pong;
     }),
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import { metrics } from '../observability/metrics.js';
+import { TetherError } from '../protocol/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { PresenceBatch } from '../protocol/events.js';
 import type { Keys } from '../redis/keys.js';
@@ -50,6 +51,7 @@ export class PresenceService {
   async markReturned(roomId: string, clientId: string, epoch: number): Promise<{ wasAway: boolean }> {
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('rejoinRoom', [k.meta, k.members, k.pending, k.flush], [clientId, epoch, this.flushTtlMs, this.config.rooms.ttlMs]);
+    if (!reply) throw new TetherError('SESSION_REPLACED', 'a newer connection of this client already rejoined');
     await this.scheduleFlush(roomId, Number(reply![2]));
     return { wasAway: reply![1] === 1 };
   }

@@ -20,6 +20,11 @@ export const ERRORS = {
   SERVER_DRAINING: { status: 503, retry: true, message: 'this worker is shutting down; connect again (another worker will answer)' },
   NOT_FOUND: { status: 404, retry: false, message: 'no such resource' },
   UNKNOWN_EVENT: { status: 400, retry: false, message: 'no such request event' },
+  PAYLOAD_TOO_LARGE: { status: 413, retry: false, message: 'request body larger than MAX_PAYLOAD_BYTES' },
+  URI_TOO_LONG: { status: 414, retry: false, message: 'a path parameter is too long' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retry: false, message: 'send JSON (content-type: application/json)' },
+  HEADERS_TOO_LARGE: { status: 431, retry: false, message: 'request headers too large' },
+  REQUEST_TIMEOUT: { status: 408, retry: true, message: 'the request was not received in time' },
   INTERNAL_ERROR: { status: 500, retry: true, message: 'unexpected server error' },
 } as const satisfies Record<string, { status: number; retry: boolean; message: string }>;
 

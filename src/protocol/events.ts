@@ -261,6 +261,8 @@ export interface SocketData {
   userId: string | null;
   name: string;
   epoch: number;
+  /** The worker process instance whose node index holds this socket (server-only). */
+  nodeInstance: string;
   connectedAt: number;
   /** The code-joined room this socket is in, if any (cache of the Redis connection map). */
   roomId: string | null;

@@ -19,7 +19,24 @@ export const ClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 
 export const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** A room incarnation as the server issued it (opaque to clients; compared for equality only). */
 export const Incarnation = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be an incarnation as the server sent it');
-const DisplayName = z.string().trim().min(1).max(64);
+/**
+ * Characters that change how other people's screens show text, not what it says: C0/C1 controls
+ * (NUL, ESC and with it terminal escape sequences), bidi embeddings/overrides/isolates (a name
+ * that reverses the text after it), zero-width characters and BOMs (look-alike names).
+ */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
+
+/** A name as people see it: NFC, invisible and control characters stripped, trimmed. */
+export function cleanName(raw: string): string {
+  return raw.normalize('NFC').replace(INVISIBLE, '').trim();
+}
+
+const DisplayName = z
+  .string()
+  .max(256)
+  .transform(cleanName)
+  .pipe(z.string().min(1, 'must contain a visible character').max(64));
 /** App event and signal types: namespaced, short, printable. */
 export const EventType = z.string().regex(/^[A-Za-z0-9_.:\-]{1,64}$/, 'must be 1-64 letters, digits or _ . : -');
 export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_.:\-]{1,128}$/, 'must be 1-128 letters, digits or _ . : -');

@@ -52,7 +52,7 @@ export function roomRequests(rooms: RoomService, sessions: SessionService): Requ
       if (!roomId) throw new TetherError('NOT_IN_ROOM');
       await socket.leave(socketRoom(roomId));
       if (socket.data.roomId === roomId) socket.data.roomId = null;
-      await sessions.leave(roomId, socket.data.clientId, socket.data.epoch, 'left');
+      if (!(await sessions.leave(roomId, socket.data.clientId, socket.data.epoch, 'left'))) throw new TetherError('SESSION_REPLACED');
       return { roomId };
     }),
   ];

@@ -19,7 +19,14 @@ export const EVICT_QUEUE = 'evict';
 export interface ConnectResult {
   clientId: string;
   epoch: number;
+  /** The worker instance whose node index holds this socket (see NodeLiveness). */
+  nodeInstance: string;
   sessionToken?: string;
+}
+
+/** Which worker process instance new sockets belong to (changes when the worker fences itself). */
+export interface NodeInstance {
+  readonly instance: string;
 }
 
 /**
@@ -38,8 +45,26 @@ export class SessionService {
     private readonly rooms: RoomService,
     private readonly presence: PresenceService,
     private readonly catchup: CatchupService,
+    private readonly node: NodeInstance,
     private readonly log: Logger,
   ) {}
+
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  /** Runs disconnect work that a clean stop must wait for (see settle()). */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  /** Waits until every tracked disconnect has been recorded, or the deadline passed. Returns how many are left. */
+  async settle(deadline: number): Promise<number> {
+    while (this.inflight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    }
+    return this.inflight.size;
+  }
 
   /**
    * Binds a new socket to its clientId. Refuses a known clientId presented without its session
@@ -49,19 +74,21 @@ export class SessionService {
   async connect(socket: TetherSocket, auth: { clientId?: string; sessionToken?: string }, userId: string | null): Promise<ConnectResult> {
     const clientId = auth.clientId ?? randomUUID();
     const fresh = issueSessionToken();
+    const nodeInstance = this.node.instance;
     const reply = await this.scripts.call('sessionConnect', [this.keys.session(clientId)], [
-      auth.sessionToken ? hashSessionToken(auth.sessionToken) : '', fresh.hash, userId ?? '', socket.id, this.config.nodeId, Date.now(), this.config.sessions.ttlMs,
+      auth.sessionToken ? hashSessionToken(auth.sessionToken) : '', fresh.hash, userId ?? '', socket.id, nodeInstance, Date.now(), this.config.sessions.ttlMs,
     ]);
     const [, epoch, issued, prevSocketId, , prevStatus] = reply!;
     if (prevStatus === 'connected' && prevSocketId && prevSocketId !== socket.id) {
       metrics.takeovers.inc();
       this.replace(String(prevSocketId), clientId, Number(epoch));
     }
-    await this.redis.hSet(this.keys.nodeConnections(this.config.nodeId), clientId, String(epoch));
+    await this.redis.hSet(this.keys.nodeConnections(nodeInstance), clientId, String(epoch));
     metrics.connections.inc({ kind: issued === 1 ? 'new' : 'reconnect' });
     return {
       clientId,
       epoch: Number(epoch),
+      nodeInstance,
       ...(issued === 1 ? { sessionToken: fresh.token } : {}),
     };
   }
@@ -89,11 +116,11 @@ export class SessionService {
    * A replaced socket finds the epoch moved on and does nothing.
    */
   async disconnect(socket: TetherSocket, reason: string): Promise<void> {
-    const { clientId, epoch } = socket.data;
+    const { clientId, epoch, nodeInstance } = socket.data;
     await this.disconnected(clientId, epoch, reason);
     // Last: until the disconnect is fully recorded, the socket stays in this node's index, so if
     // this worker dies half-way the reaper runs the (idempotent) rest.
-    await this.scripts.run('nodeConnRemove', [this.keys.nodeConnections(this.config.nodeId)], [clientId, epoch]);
+    await this.scripts.run('nodeConnRemove', [this.keys.nodeConnections(nodeInstance)], [clientId, epoch]);
   }
 
   /**
@@ -117,10 +144,15 @@ export class SessionService {
     await this.presence.markAway(roomId, clientId, epoch);
   }
 
-  /** Leaves the code-joined room now (room:leave, or a deliberate client disconnect). */
-  async leave(roomId: string, clientId: string, epoch: number, reason: 'left'): Promise<void> {
-    await this.rooms.remove(roomId, clientId, { mode: 'leave', epoch, reason });
+  /**
+   * Leaves the code-joined room now (room:leave, or a deliberate client disconnect). Returns false
+   * when a newer connection of the client rejoined meanwhile: its seat and session stay.
+   */
+  async leave(roomId: string, clientId: string, epoch: number, reason: 'left'): Promise<boolean> {
+    const left = await this.rooms.remove(roomId, clientId, { mode: 'leave', epoch, reason });
+    if (!left) return false;
     await this.scripts.run('sessionClearRoom', [this.keys.session(clientId)], [roomId, '']);
+    return true;
   }
 
   /** The grace-period job. Returns 'stale' when the client came back or the epoch moved on. */

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { TetherError } from '../protocol/errors.js';
-import { RoomId } from '../protocol/schemas.js';
+import { cleanName, RoomId } from '../protocol/schemas.js';
 
 export interface Identity {
   userId: string;
@@ -25,7 +25,8 @@ export async function verifyJwt(token: string, secret: string | undefined): Prom
     throw new TetherError('INVALID_TOKEN', 'token has no usable sub claim');
   }
   const rooms = Array.isArray(payload.rooms) ? payload.rooms.filter((r): r is string => RoomId.safeParse(r).success) : [];
-  const name = typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim().slice(0, 64) : payload.sub;
+  const claimed = typeof payload.name === 'string' ? cleanName(payload.name.slice(0, 256)).slice(0, 64) : '';
+  const name = claimed || cleanName(payload.sub).slice(0, 64) || payload.sub.slice(0, 64);
   const roles = Array.isArray(payload.roles) ? payload.roles : [payload.role];
   return { userId: payload.sub, name, rooms: [...new Set(rooms)].slice(0, 100), publisher: roles.includes('publisher') };
 }

@@ -9,7 +9,7 @@ import { HandshakeAuth } from '../protocol/schemas.js';
 import type { RoomService } from '../rooms/service.js';
 import type { SessionService } from '../sessions/service.js';
 import { verifyJwt, type Identity } from '../sessions/tokens.js';
-import { invalidPayload, type RequestRouter } from './handle.js';
+import { assertShape, invalidPayload, type RequestRouter } from './handle.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
 export interface ConnectionDeps {
@@ -19,6 +19,8 @@ export interface ConnectionDeps {
   sessions: SessionService;
   requests: RequestRouter;
   isDraining(): boolean;
+  /** The worker instance sockets are indexed under now (a socket of an older one was fenced). */
+  nodeInstance(): string;
   /** Work to do once a socket is connected (e.g. deliver the inbox). */
   onConnected: ((socket: TetherSocket) => Promise<void>)[];
   /** Work to do when a socket is gone, besides the session's own (e.g. inbox device tracking). */
@@ -48,6 +50,7 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
 
   nsp.use((socket, next) => {
     (async () => {
+      assertShape(socket.handshake.auth);
       const parsed = HandshakeAuth.safeParse(socket.handshake.auth ?? {});
       if (!parsed.success) throw invalidPayload(parsed.error);
       const auth = parsed.data;
@@ -59,6 +62,7 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
         userId: identity?.userId ?? null,
         name: identity?.name ?? `guest-${session.clientId.slice(0, 6)}`,
         epoch: session.epoch,
+        nodeInstance: session.nodeInstance,
         connectedAt: Date.now(),
         roomId: null,
         programRooms: identity?.rooms ?? [],
@@ -82,8 +86,9 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
     metrics.disconnections.inc({ reason });
     metrics.connectionDuration.observe((Date.now() - socket.data.connectedAt) / 1000);
     const { clientId } = socket.data;
-    deps.sessions.disconnect(socket, reason).catch((err: unknown) => log.error({ err, clientId, reason }, 'disconnect handling failed'));
-    for (const hook of deps.onDisconnected) hook(socket).catch((err: unknown) => log.error({ err, clientId }, 'disconnect hook failed'));
+    // Tracked: a clean stop waits for these before it removes this worker's node index.
+    deps.sessions.track(deps.sessions.disconnect(socket, reason)).catch((err: unknown) => log.error({ err, clientId, reason }, 'disconnect handling failed'));
+    for (const hook of deps.onDisconnected) deps.sessions.track(hook(socket)).catch((err: unknown) => log.error({ err, clientId }, 'disconnect hook failed'));
   }
 
   nsp.on('connection', (socket) => {
@@ -98,6 +103,9 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
       // Refusing in the middleware would strand the client (socket.io-client does not retry a
       // refused handshake); closing the transport makes it reconnect, to another worker.
       socket.emit('server:shutdown', { reconnectAfterMs: 0 });
+      socket.conn.close();
+    } else if (socket.data.nodeInstance !== deps.nodeInstance()) {
+      // Its handshake was indexed under an instance this worker fenced meanwhile.
       socket.conn.close();
     }
 

@@ -3,6 +3,7 @@ import type { Ack, ClientToServerEvents } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
+import { checkShape } from '../protocol/shape.js';
 import type { TetherSocket } from './types.js';
 
 type EventName = keyof ClientToServerEvents;
@@ -12,16 +13,23 @@ type AckData<E extends EventName> = Parameters<ClientToServerEvents[E]>[1] exten
 export interface RequestDef {
   event: EventName;
   schema: z.ZodType;
-  run(socket: TetherSocket, input: unknown): Promise<unknown>;
+  /** `acked`: the client sent an ack callback (the answer goes there; without one, only failures are answered, as room:error). */
+  run(socket: TetherSocket, input: unknown, acked: boolean): Promise<unknown>;
 }
 
 /** Declares a request; `run` gets the validated payload and returns the ack data. */
 export function request<E extends EventName, S extends z.ZodType>(
   event: E,
   schema: S,
-  run: (socket: TetherSocket, input: z.output<S>) => Promise<AckData<E>>,
+  run: (socket: TetherSocket, input: z.output<S>, acked: boolean) => Promise<AckData<E>>,
 ): RequestDef {
   return { event, schema, run: run as RequestDef['run'] };
+}
+
+/** Refuses a payload nested too deep (or carrying `__proto__` keys) before any recursive code sees it. */
+export function assertShape(payload: unknown): void {
+  const problem = checkShape(payload);
+  if (problem) throw new TetherError('INVALID_PAYLOAD', `invalid payload: ${problem.path}: ${problem.message}`, [problem]);
 }
 
 /** Turns a zod failure into INVALID_PAYLOAD with field-level details. */
@@ -31,10 +39,11 @@ export function invalidPayload(error: z.ZodError): TetherError {
 }
 
 /**
- * Dispatches every client→server request. Each request is validated against its schema, refused
- * on a replaced socket, and answered exactly once with `{ ok, data }` or `{ ok: false, error }`;
- * failures are also emitted as `room:error` (the contract older clients expect). A bug becomes
- * INTERNAL_ERROR for the client and a log line, never a crashed worker.
+ * Dispatches every client→server request. Each request is bounded in shape, validated against its
+ * schema, refused on a replaced socket, and answered exactly once: on its ack with `{ ok, data }` /
+ * `{ ok: false, error }`, or — a failure of a request sent without an ack — as `room:error`. Never
+ * both: a flooder must not get two answers per frame. Anything a handler throws, synchronously or
+ * not, becomes INTERNAL_ERROR for the client and a log line, never a crashed worker.
  *
  * One listener, built once per worker, serves every socket: Socket.IO calls `onAny` listeners
  * with the socket as `this` and the event name first. Per-socket closures (or one registered
@@ -51,8 +60,7 @@ export class RequestRouter {
     if (byEvent.size !== defs.length) throw new Error('two request definitions for one event');
     const router = this;
     this.listener = function (this: TetherSocket, event: string, ...args: unknown[]) {
-      const def = byEvent.get(event);
-      if (def) router.dispatch(this, def, args);
+      router.dispatch(this, event, byEvent.get(event), args);
     };
   }
 
@@ -60,7 +68,7 @@ export class RequestRouter {
     socket.onAny(this.listener);
   }
 
-  private dispatch(socket: TetherSocket, def: RequestDef, args: unknown[]): void {
+  private dispatch(socket: TetherSocket, event: string, def: RequestDef | undefined, args: unknown[]): void {
     const last = args[args.length - 1];
     const ack = typeof last === 'function' ? (last as (r: Ack<unknown>) => void) : undefined;
     const payload = ack ? args.slice(0, -1)[0] : args[0];
@@ -68,16 +76,28 @@ export class RequestRouter {
       let error: TetherError;
       if (err instanceof TetherError) error = err;
       else {
-        this.log.error({ event: def.event, clientId: socket.data.clientId, err }, 'request failed');
+        this.log.error({ event: def?.event ?? 'unknown', clientId: socket.data.clientId, err }, 'request failed');
         error = new TetherError('INTERNAL_ERROR');
       }
       metrics.requestErrors.inc({ code: error.code });
-      socket.emit('room:error', error.toBody());
-      ack?.({ ok: false, error: error.toBody() });
+      try {
+        if (ack) ack({ ok: false, error: error.toBody() });
+        else socket.emit('room:error', error.toBody());
+      } catch (emitErr) {
+        this.log.error({ clientId: socket.data.clientId, err: emitErr }, 'could not answer a request');
+      }
     };
-    if (socket.data.replaced) return fail(new TetherError('SESSION_REPLACED'));
-    const parsed = def.schema.safeParse(payload ?? {});
-    if (!parsed.success) return fail(invalidPayload(parsed.error));
-    def.run(socket, parsed.data).then((data) => ack?.({ ok: true, data }), fail);
+    try {
+      if (!def) return fail(new TetherError('UNKNOWN_EVENT', `no request named ${JSON.stringify(String(event).slice(0, 64))}`));
+      if (socket.data.replaced) return fail(new TetherError('SESSION_REPLACED'));
+      assertShape(payload);
+      const parsed = def.schema.safeParse(payload ?? {});
+      if (!parsed.success) return fail(invalidPayload(parsed.error));
+      def.run(socket, parsed.data, ack !== undefined)
+        .then((data) => ack?.({ ok: true, data }), fail)
+        .catch((err: unknown) => this.log.error({ event, clientId: socket.data.clientId, err }, 'could not answer a request'));
+    } catch (err) {
+      fail(err);
+    }
   }
 }

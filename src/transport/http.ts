@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Config } from '../config/index.js';
@@ -8,7 +10,7 @@ import { HttpPublish, HttpRoomCreate, RoomCode, RoomId } from '../protocol/schem
 import type { EventService } from '../events/service.js';
 import type { RoomService } from '../rooms/service.js';
 import { secretEquals, verifyJwt, type Identity } from '../sessions/tokens.js';
-import { invalidPayload } from './handle.js';
+import { assertShape, invalidPayload } from './handle.js';
 
 export interface HttpDeps {
   config: Config;
@@ -45,7 +47,31 @@ export function createHttp(config: Config, log: Logger): FastifyInstance {
     // Per-request lines would be mostly /metrics scrapes and probes; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.ws.maxPayloadBytes,
+    // Ids are bounded by their own schemas (user ids: 128 characters, percent-encoded up to 3×);
+    // Fastify's default of 100 refused valid ids before any schema saw them.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before a route runs answer in the same { error: { code, message } } shape.
+    frameworkErrors(err, _req, reply) {
+      const code = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'NOT_FOUND';
+      void (reply as FastifyReply).status(ERRORS[code].status).send({ error: new TetherError(code).toBody() });
+    },
+    clientErrorHandler: answerClientError,
   });
+}
+
+const MAX_PARAM_LENGTH = 512;
+
+/**
+ * Malformed HTTP, oversized headers, a request that never finished: Node's parser refuses these
+ * before any route (or Socket.IO) sees them. Answered in the documented shape, then closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'INVALID_PAYLOAD';
+  const body = JSON.stringify({ error: new TetherError(code, code === 'INVALID_PAYLOAD' ? 'malformed HTTP request' : ERRORS[code].message).toBody() });
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${ERRORS[code].status} ${STATUS_CODES[ERRORS[code].status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  } else socket.destroy(err);
 }
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
@@ -66,6 +92,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       return `service:${identity.userId}`;
     },
     body(schema, body) {
+      assertShape(body);
       const parsed = schema.safeParse(body ?? {});
       if (!parsed.success) throw invalidPayload(parsed.error);
       return parsed.data;
@@ -75,7 +102,8 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {
     let error: TetherError;
     if (err instanceof TetherError) error = err;
-    else if (err.statusCode === 413) error = new TetherError('INVALID_PAYLOAD', `body larger than ${deps.config.ws.maxPayloadBytes} bytes`);
+    else if (err.statusCode === 413) error = new TetherError('PAYLOAD_TOO_LARGE', `body larger than ${deps.config.ws.maxPayloadBytes} bytes`);
+    else if (err.statusCode === 415) error = new TetherError('UNSUPPORTED_MEDIA_TYPE', err.message);
     else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) error = new TetherError('INVALID_PAYLOAD', err.message);
     else {
       req.log.error({ err }, 'request failed');

@@ -2,6 +2,9 @@
 -- Removes a member and announces it with a sequenced room:participant:left.
 -- mode 'evict' is the grace-period job: it only removes a member that is still away under the
 -- epoch the job was scheduled with, so a client that came back is never evicted by a stale job.
+-- mode 'leave' (room:leave, a deliberate disconnect) is refused when a newer connection of the
+-- client has rejoined since: an old socket's goodbye, processed late, must not remove the seat
+-- its successor just took back.
 -- KEYS[1] meta  KEYS[2] members  KEYS[3] users  KEYS[4] log  KEYS[5] pending
 -- ARGV clientId mode(leave|evict) epoch reason maxEvents catchupTtlMs roomTtlMs
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
@@ -12,6 +15,7 @@ local raw = redis.call('HGET', members, clientId)
 if not raw then return {-3} end
 local p = cjson.decode(raw)
 if mode == 'evict' and (p.status ~= 'away' or tonumber(p.epoch) ~= epoch) then return {-5} end
+if mode == 'leave' and tonumber(p.epoch) > epoch then return {-5} end
 
 redis.call('HDEL', members, clientId)
 redis.call('HDEL', pending, clientId)

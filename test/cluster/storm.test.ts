@@ -1,0 +1,127 @@
+/**
+ * Issue #11 point 2: a reconnect storm must not cost anybody their seat. 500 clients over two
+ * workers, in rooms that span both, lose their transports at the same moment — a clean cut and a
+ * silent black hole — and come back well inside GRACE_PERIOD_MS. Every rejoin must keep its seat,
+ * and afterwards Redis itself must agree with itself (members ↔ sessions ↔ node indexes).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { io } from 'socket.io-client';
+import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { startWorkers, type Worker } from '../helpers/workers.ts';
+import { startProxy, type Proxy } from '../helpers/proxy.ts';
+import { closeAll, createRoomHttp, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
+import { checkInvariants } from '../helpers/invariants.ts';
+import type { Ack, RejoinResult, SessionPayload } from '../../src/protocol/events.ts';
+
+const CLIENTS = 500;
+const ROOMS = 25;
+
+let redis: TestRedis;
+let workers: Worker[] = [];
+let proxies: Proxy[] = [];
+
+before(async () => {
+  redis = await startRedis();
+  workers = await startWorkers(2, {
+    redisUrl: redis.url,
+    prefix: redis.prefix,
+    // A storm that lasts a few seconds must stay far inside the grace period.
+    env: { GRACE_PERIOD_MS: '20000', HANDSHAKE_RATE_PER_SEC: '0', LOG_LEVEL: 'warn' },
+  });
+  proxies = await Promise.all(workers.map((w) => startProxy(w.port)));
+});
+after(async () => {
+  closeAll();
+  await Promise.all(proxies.map((p) => p.close()));
+  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+  await redis?.stop();
+});
+
+interface StormClient {
+  socket: TestSocket;
+  roomId: string;
+  clientId?: string;
+  sessionToken?: string;
+  sessions: number;
+  rejoins: { ok: boolean; code?: string; at: number }[];
+  lastSeq: number;
+}
+
+function connectStormClient(url: string, roomId: string): StormClient {
+  const c: StormClient = { roomId, sessions: 0, rejoins: [], lastSeq: 0, socket: undefined as unknown as TestSocket };
+  c.socket = trackSocket(
+    io(`${url}/sync`, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 800,
+      // Called on every (re)connect: the reconnect presents the identity the first connect got.
+      auth: (cb) => cb(c.clientId ? { clientId: c.clientId, sessionToken: c.sessionToken } : {}),
+    }) as TestSocket,
+  );
+  c.socket.on('session', (s: SessionPayload) => {
+    c.sessions++;
+    c.clientId = s.clientId;
+    c.sessionToken ??= s.sessionToken;
+    if (c.sessions === 1) return;
+    // What the SDK does after every reconnect: rejoin its room from the last seq it holds.
+    c.socket.emit('room:rejoin', { roomId: c.roomId, lastSeq: c.lastSeq }, (res: Ack<RejoinResult>) => {
+      c.rejoins.push(res.ok ? { ok: true, at: Date.now() } : { ok: false, code: res.error.code, at: Date.now() });
+      if (res.ok) c.lastSeq = Math.max(c.lastSeq, res.data.seq);
+    });
+  });
+  return c;
+}
+
+async function join(c: StormClient, code: string): Promise<void> {
+  await until(() => c.sessions >= 1, 20_000, 'first session');
+  const res = (await c.socket.timeout(20_000).emitWithAck('room:join', { roomCode: code, guestName: 'storm' })) as Ack<{ seq: number }>;
+  if (!res.ok) throw new Error(`join: ${res.error.code}`);
+  c.lastSeq = res.data.seq;
+}
+
+describe('reconnect storm', () => {
+  test('500 clients over 2 workers, three waves of simultaneous drops: every rejoin keeps its seat', { timeout: 240_000 }, async () => {
+    const rooms = await Promise.all(Array.from({ length: ROOMS }, () => createRoomHttp(workers[0]!.url, { maxParticipants: 100 })));
+    // Client i is in room i % ROOMS on worker ⌊i / ROOMS⌋ % 2: every room has members on both workers.
+    const clients = Array.from({ length: CLIENTS }, (_, i) => connectStormClient(proxies[Math.floor(i / ROOMS) % 2]!.url, rooms[i % ROOMS]!.code));
+    for (let i = 0; i < CLIENTS; i += 50) await Promise.all(clients.slice(i, i + 50).map((c, j) => join(c, rooms[(i + j) % ROOMS]!.code)));
+
+    const waves: { kind: 'cut' | 'blackhole' }[] = [{ kind: 'cut' }, { kind: 'blackhole' }, { kind: 'cut' }];
+    for (const [w, wave] of waves.entries()) {
+      const before = clients.map((c) => c.sessions);
+      if (wave.kind === 'cut') {
+        for (const p of proxies) p.cut();
+      } else {
+        // A silent network: nothing moves and nothing closes until ping timeouts notice on both sides.
+        for (const p of proxies) p.freeze();
+        await sleep(2500);
+        for (const p of proxies) p.cut();
+        for (const p of proxies) p.thaw();
+      }
+      await until(() => clients.every((c, i) => c.sessions > before[i]! && c.rejoins.length >= c.sessions - 1), 60_000, `wave ${w + 1}: every client reconnected and rejoined`);
+      const refused = clients.filter((c) => c.rejoins.some((r) => !r.ok));
+      assert.deepEqual(
+        refused.map((c) => `${c.clientId}: ${c.rejoins.filter((r) => !r.ok).map((r) => r.code).join(',')}`),
+        [],
+        `wave ${w + 1} (${wave.kind}): refused rejoins`,
+      );
+    }
+
+    // Presence settles (flush windows), then Redis must agree with itself.
+    await sleep(1500);
+    const report = await checkInvariants({
+      url: redis.url,
+      prefix: redis.prefix,
+      rooms: rooms.map((r) => r.code),
+      clientIds: clients.map((c) => c.clientId!),
+      liveNodes: workers.map((w) => w.nodeId),
+    });
+    assert.deepEqual(report.violations, []);
+    assert.equal(report.members, CLIENTS, 'nobody lost a seat');
+    assert.equal(report.online, CLIENTS, 'everybody is online again');
+    for (const w of workers) assert.equal(w.process.exitCode, null, `worker ${w.nodeId} alive`);
+  });
+});
