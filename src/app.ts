@@ -19,6 +19,7 @@ import { PlaybackService } from './playback/service.js';
 import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
 import { roomRequests } from './rooms/handlers.js';
 import { RoomService } from './rooms/service.js';
+import { RoomHeads } from './rooms/heads.js';
 import { sessionRequests } from './sessions/handlers.js';
 import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/reaper.js';
 import { EVICT_QUEUE, SessionService } from './sessions/service.js';
@@ -27,6 +28,8 @@ import { Drain, gateHandshakes } from './transport/drain.js';
 import { RequestRouter } from './transport/handle.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
+import { addressResolver } from './transport/address.js';
+import { Limits } from './limits/limits.js';
 import type { TetherServer } from './transport/types.js';
 
 export interface App {
@@ -73,7 +76,7 @@ export async function createApp(config: Config): Promise<App> {
   };
 
   const http = createHttp(config, log);
-  const io = createIo(http.server, config, redis);
+  const io = createIo(http.server, config, redis, log);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
@@ -85,6 +88,8 @@ export async function createApp(config: Config): Promise<App> {
     for (const socket of nsp.sockets.values()) if (socket.data.nodeInstance === oldInstance) socket.conn.close();
   });
 
+  const limits = new Limits(config, redis.commands, log);
+  const addressOf = addressResolver(config.limits.trustProxy);
   const rooms = new RoomService(config, redis.commands, scripts, keys, nsp);
   const events = new EventService(config, scripts, keys, nsp);
   const catchup = new CatchupService(config, scripts, keys);
@@ -95,9 +100,9 @@ export async function createApp(config: Config): Promise<App> {
 
   nsp.on('session:replace', ({ socketId, clientId }) => sessions.replaceLocal(socketId, clientId));
   const requests = new RequestRouter(log, [
-    ...roomRequests(rooms, sessions),
+    ...roomRequests(rooms, sessions, catchup, limits, addressOf),
     ...sessionRequests(sessions),
-    ...eventRequests(config, events, catchup),
+    ...eventRequests(config, events, catchup, limits),
     ...playbackRequests(playback),
     ...inboxRequests(config, inbox),
   ]);
@@ -107,6 +112,8 @@ export async function createApp(config: Config): Promise<App> {
     rooms,
     sessions,
     requests,
+    limits,
+    addressOf,
     isDraining: () => drain!.active,
     nodeInstance: () => liveness.instance,
     onConnected: [(socket) => inbox.deliverPending(socket)],
@@ -114,7 +121,7 @@ export async function createApp(config: Config): Promise<App> {
   });
 
 
-  registerRoutes(http, { config, log, rooms, events, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [(app, auth) => registerInboxRoutes(app, auth, inbox)] });
+  registerRoutes(http, { config, log, rooms, events, limits, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [(app, auth) => registerInboxRoutes(app, auth, inbox)] });
 
   jobs.work({
     queue: EVICT_QUEUE,
@@ -138,6 +145,8 @@ export async function createApp(config: Config): Promise<App> {
   });
   await jobs.every(REAP_QUEUE, 'reaper', REAP_EVERY_MS, { v: 1 });
   await liveness.start();
+  const heads = new RoomHeads(config, redis.commands, keys, nsp, log);
+  heads.start();
 
   await http.ready();
   await isReady();
@@ -162,6 +171,7 @@ export async function createApp(config: Config): Promise<App> {
         // load or a slow Redis that takes far longer than any fixed pause.
         const left = await sessions.settle(deadline);
         if (left > 0) log.warn({ left }, 'shutdown deadline: some disconnects unrecorded, left for the reaper');
+        heads.stop();
         await jobs.close();
         await liveness.stop();
         await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -29,6 +29,17 @@ export class CatchupService {
   }
 
   /**
+   * Sends a socket that was just admitted the events appended between its admission (the state it
+   * was sent, at `fromSeq`) and its joining the Socket.IO room: nothing of a room reaches a socket
+   * before it is admitted, and nothing falls between its state and the live stream. Clients drop
+   * what they then also receive live, by seq.
+   */
+  async fill(socket: TetherSocket, roomId: string, fromSeq: number, incarnation: string): Promise<void> {
+    const result = await this.read(roomId, fromSeq, incarnation);
+    for (const entry of result.events) (socket.emit as (ev: string, p: unknown) => boolean)(entry.name, entry.payload);
+  }
+
+  /**
    * Replays missed events to one socket under their own event names, exactly as they were
    * broadcast, and records the recovery outcome. Returns null when a snapshot is needed instead.
    */

@@ -1,5 +1,6 @@
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /**
@@ -51,16 +52,43 @@ const schema = z
     TAKEOVER_GRACE_MS: int(0, 60_000).default(2_500),
     RECONNECT_FLUSH_MS: int(50, 60_000).default(3_000),
     SESSION_TTL_MS: int(60_000, 90 * 24 * 3600_000).default(7 * 24 * 3600_000),
+    SESSION_IDLE_TTL_MS: int(1000, 90 * 24 * 3600_000).default(15 * 60_000),
 
     CATCHUP_MAX_EVENTS: int(10, 1_000_000).default(1000),
     CATCHUP_TTL_MS: int(1000, 7 * 24 * 3600_000).default(10 * 60_000),
     CATCHUP_PAGE_SIZE: int(1, 10_000).default(500),
     DEDUP_TTL_MS: int(1000, 7 * 24 * 3600_000).default(10 * 60_000),
+    ROOM_HEAD_INTERVAL_MS: int(0, 3600_000).default(3000),
+    TEST_DROP_BROADCAST_TYPE: z.string().min(1).max(64).optional(),
     PUBLISH_RATE_PER_SEC: int(1, 100_000).default(20),
     PUBLISH_BURST: int(1, 100_000).default(40),
     SIGNAL_RATE_PER_SEC: int(1, 100_000).default(30),
     MESSAGE_RATE_PER_SEC: int(1, 100_000).default(5),
     MESSAGE_BURST: int(1, 100_000).default(10),
+    ROOM_PUBLISH_RATE_PER_SEC: int(1, 1_000_000).default(200),
+    ROOM_PUBLISH_BURST: int(1, 1_000_000).default(400),
+    ROOM_SIGNALS_PER_SEC: int(1, 1_000_000).default(300),
+    HANDSHAKES_PER_ADDRESS_PER_MIN: int(0, 10_000_000).default(120),
+    PASSWORD_ATTEMPTS_PER_CLIENT: int(1, 100_000).default(5),
+    PASSWORD_ATTEMPTS_PER_ADDRESS: int(1, 100_000).default(30),
+    PASSWORD_ATTEMPTS_PER_ROOM: int(1, 1_000_000).default(100),
+    PASSWORD_WINDOW_MS: int(1000, 24 * 3600_000).default(5 * 60_000),
+    PASSWORD_LOCKOUT_MS: int(0, 24 * 3600_000).default(5 * 60_000),
+    ROOM_CREATES_PER_USER_PER_MIN: int(1, 1_000_000).default(30),
+    CATCHUPS_PER_CLIENT_PER_MIN: int(1, 1_000_000).default(600),
+    HTTP_REQUESTS_PER_MIN: int(1, 100_000_000).default(6000),
+    TRUST_PROXY: z
+      .string()
+      .regex(/^[0-9A-Za-z.:/,\s]+$/, 'comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal')
+      .refine((v) => {
+        try {
+          proxyaddr.compile(v.split(',').map((s) => s.trim()).filter(Boolean));
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'not a list proxy-addr understands (addresses, CIDRs, loopback, linklocal, uniquelocal)')
+      .optional(),
 
     INBOX_TTL_MS: int(1000, 30 * 24 * 3600_000).default(24 * 3600_000),
     INBOX_MAX_MESSAGES: int(1, 100_000).default(500),
@@ -102,6 +130,8 @@ export interface Config {
     readonly takeoverGraceMs: number;
     readonly reconnectFlushMs: number;
     readonly ttlMs: number;
+    /** TTL of a disconnected session that never joined a code room. */
+    readonly idleTtlMs: number;
   };
   readonly events: {
     readonly maxDataBytes: number;
@@ -109,6 +139,10 @@ export interface Config {
     readonly catchupTtlMs: number;
     readonly catchupPageSize: number;
     readonly dedupTtlMs: number;
+    /** 0: no room heads. */
+    readonly headIntervalMs: number;
+    /** Tests only: room:event broadcasts of this type are appended but never emitted (a lost broadcast on purpose). */
+    readonly testDropBroadcastType: string | undefined;
     readonly publishRatePerSec: number;
     readonly publishBurst: number;
     readonly signalRatePerSec: number;
@@ -120,6 +154,23 @@ export interface Config {
     readonly messageBurst: number;
   };
   readonly playback: { readonly syncIntervalMs: number; readonly defaultRttMs: number };
+  readonly limits: {
+    readonly roomPublishRatePerSec: number;
+    readonly roomPublishBurst: number;
+    readonly roomSignalsPerSec: number;
+    /** 0: off. */
+    readonly handshakesPerAddressPerMin: number;
+    readonly passwordAttemptsPerClient: number;
+    readonly passwordAttemptsPerAddress: number;
+    readonly passwordAttemptsPerRoom: number;
+    readonly passwordWindowMs: number;
+    readonly passwordLockoutMs: number;
+    readonly roomCreatesPerUserPerMin: number;
+    readonly catchupsPerClientPerMin: number;
+    readonly httpRequestsPerMin: number;
+    /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax); empty: the socket's own address. */
+    readonly trustProxy: string[];
+  };
   readonly drain: {
     readonly batchSize: number;
     readonly intervalMs: number;
@@ -168,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       takeoverGraceMs: e.TAKEOVER_GRACE_MS,
       reconnectFlushMs: e.RECONNECT_FLUSH_MS,
       ttlMs: e.SESSION_TTL_MS,
+      idleTtlMs: e.SESSION_IDLE_TTL_MS,
     },
     events: {
       maxDataBytes: e.MAX_EVENT_DATA_BYTES,
@@ -175,12 +227,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       catchupTtlMs: e.CATCHUP_TTL_MS,
       catchupPageSize: e.CATCHUP_PAGE_SIZE,
       dedupTtlMs: e.DEDUP_TTL_MS,
+      headIntervalMs: e.ROOM_HEAD_INTERVAL_MS,
+      testDropBroadcastType: e.TEST_DROP_BROADCAST_TYPE,
       publishRatePerSec: e.PUBLISH_RATE_PER_SEC,
       publishBurst: e.PUBLISH_BURST,
       signalRatePerSec: e.SIGNAL_RATE_PER_SEC,
     },
     inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES, messageRatePerSec: e.MESSAGE_RATE_PER_SEC, messageBurst: e.MESSAGE_BURST },
     playback: { syncIntervalMs: e.PLAYBACK_SYNC_INTERVAL_MS, defaultRttMs: e.DEFAULT_RTT_MS },
+    limits: {
+      roomPublishRatePerSec: e.ROOM_PUBLISH_RATE_PER_SEC,
+      roomPublishBurst: e.ROOM_PUBLISH_BURST,
+      roomSignalsPerSec: e.ROOM_SIGNALS_PER_SEC,
+      handshakesPerAddressPerMin: e.HANDSHAKES_PER_ADDRESS_PER_MIN,
+      passwordAttemptsPerClient: e.PASSWORD_ATTEMPTS_PER_CLIENT,
+      passwordAttemptsPerAddress: e.PASSWORD_ATTEMPTS_PER_ADDRESS,
+      passwordAttemptsPerRoom: e.PASSWORD_ATTEMPTS_PER_ROOM,
+      passwordWindowMs: e.PASSWORD_WINDOW_MS,
+      passwordLockoutMs: e.PASSWORD_LOCKOUT_MS,
+      roomCreatesPerUserPerMin: e.ROOM_CREATES_PER_USER_PER_MIN,
+      catchupsPerClientPerMin: e.CATCHUPS_PER_CLIENT_PER_MIN,
+      httpRequestsPerMin: e.HTTP_REQUESTS_PER_MIN,
+      trustProxy: (e.TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    },
     drain: {
       batchSize: e.DRAIN_BATCH_SIZE,
       intervalMs: e.DRAIN_INTERVAL_MS,

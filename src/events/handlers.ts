@@ -5,10 +5,11 @@ import { RoomCatchup, RoomPublish, RoomSignal } from '../protocol/schemas.js';
 import type { CatchupService } from '../catchup/service.js';
 import { targetRoom } from '../rooms/target.js';
 import { request, type RequestDef } from '../transport/handle.js';
+import type { Limits } from '../limits/limits.js';
 import { RateLimit } from './rate-limit.js';
 import type { EventService } from './service.js';
 
-export function eventRequests(config: Config, events: EventService, catchup: CatchupService): RequestDef[] {
+export function eventRequests(config: Config, events: EventService, catchup: CatchupService, limits: Limits): RequestDef[] {
   const { publishRatePerSec, publishBurst, signalRatePerSec } = config.events;
   const publishLimit = new RateLimit('publish', publishRatePerSec, publishBurst, 'publishes');
   const signalLimit = new RateLimit('signal', signalRatePerSec, signalRatePerSec * 2, 'signals');
@@ -24,6 +25,7 @@ export function eventRequests(config: Config, events: EventService, catchup: Cat
         from: socket.data.clientId,
         dedupKey: `${socket.data.clientId}|${input.clientMsgId}`,
         requireMember: !program,
+        budget: socket.data.userId ? `u:${socket.data.userId}` : `c:${socket.data.clientId}`,
         source: 'client',
       });
     }),
@@ -32,6 +34,7 @@ export function eventRequests(config: Config, events: EventService, catchup: Cat
       const { roomId } = targetRoom(socket, input.roomId);
       signalLimit.check(socket);
       events.encodeData(input.data); // size check only: signals are never stored
+      await limits.signal(roomId, socket.data.userId ? `u:${socket.data.userId}` : `c:${socket.data.clientId}`);
       socket.to(socketRoom(roomId)).emit('room:signal', { roomId, from: socket.data.clientId, type: input.type, data: input.data ?? null });
       metrics.signals.inc();
       return {};
@@ -39,6 +42,7 @@ export function eventRequests(config: Config, events: EventService, catchup: Cat
 
     request('room:catchup', RoomCatchup, async (socket, input) => {
       targetRoom(socket, input.roomId);
+      await limits.catchup(input.roomId, socket.data.clientId);
       const result = await catchup.read(input.roomId, input.fromSeq, input.incarnation, input.limit);
       metrics.catchupEvents.observe(result.events.length);
       return result;

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { PublishResult, RoomEvent } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
 import { encodeEventData } from './encode.js';
 import { metrics } from '../observability/metrics.js';
 import type { Keys } from '../redis/keys.js';
@@ -17,6 +18,8 @@ export interface PublishRequest {
   dedupKey: string | null;
   /** Code rooms require the publisher to be a member; program rooms and services do not. */
   requireMember: boolean;
+  /** Whose budget the publish takes in the room (a user's devices share one); null: no per-room budgets (backend services). */
+  budget: string | null;
   source: 'client' | 'http';
 }
 
@@ -41,10 +44,17 @@ export class EventService {
     // Built as text so Lua can splice the seq in without re-encoding app data.
     const payload = `{"roomId":${JSON.stringify(req.roomId)},"type":${JSON.stringify(req.type)},"data":${dataJson},"from":${JSON.stringify(req.from)},"ts":${ts}}`;
     const k = this.keys.room(req.roomId);
-    const reply = await this.scripts.call('publish', [k.meta, k.members, k.log, k.dedup, k.dedupAge], [
-      req.from, req.dedupKey ?? '', payload, this.config.events.catchupMaxEvents, this.config.events.catchupTtlMs,
-      this.config.events.dedupTtlMs, this.config.rooms.ttlMs, req.requireMember ? 1 : 0,
-    ]);
+    const l = this.config.limits;
+    const e = this.config.events;
+    const reply = await this.scripts
+      .call('publish', [k.meta, k.members, k.log, k.dedup, k.dedupAge, k.publishBucket, k.publisherBucket(req.budget ?? '-')], [
+        req.from, req.dedupKey ?? '', payload, e.catchupMaxEvents, e.catchupTtlMs, e.dedupTtlMs, this.config.rooms.ttlMs, req.requireMember ? 1 : 0,
+        req.budget ? l.roomPublishRatePerSec : 0, l.roomPublishBurst, req.budget ? e.publishRatePerSec : 0, e.publishBurst,
+      ])
+      .catch((err: unknown) => {
+        if (err instanceof TetherError && err.code === 'RATE_LIMITED') metrics.rateLimited.inc({ kind: 'publish' });
+        throw err;
+      });
     const seq = Number(reply![1]);
     if (reply![0] === 2) {
       metrics.eventsDeduplicated.inc();
@@ -57,7 +67,7 @@ export class EventService {
     if (trimmed > 0) metrics.eventLogTrimmed.inc(trimmed);
     metrics.eventsPublished.inc({ source: req.source });
     const event: RoomEvent = { roomId: req.roomId, seq, type: req.type, data: req.data ?? null, from: req.from, ts };
-    broadcast(this.nsp, 'room:event', event);
+    if (req.type !== this.config.events.testDropBroadcastType) broadcast(this.nsp, 'room:event', event);
     end();
     return { seq, duplicate: false };
   }

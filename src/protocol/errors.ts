@@ -36,6 +36,8 @@ export interface ErrorBody {
   message: string;
   /** Field-level detail for INVALID_PAYLOAD; absent otherwise. */
   details?: { path: string; message: string }[];
+  /** RATE_LIMITED: how long until the same request can succeed. */
+  retryAfterMs?: number;
 }
 
 /** A failure the server expects and reports to the client as-is. */
@@ -44,13 +46,17 @@ export class TetherError extends Error {
     readonly code: ErrorCode,
     message: string = ERRORS[code].message,
     readonly details?: { path: string; message: string }[],
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'TetherError';
   }
 
   toBody(): ErrorBody {
-    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.details) body.details = this.details;
+    if (this.retryAfterMs !== undefined) body.retryAfterMs = this.retryAfterMs;
+    return body;
   }
 }
 

@@ -225,6 +225,30 @@ export interface ClientToServerEvents {
   'user:message': (payload: S.UserMessageInput, ack: AckFn<{ id: string; delivered: boolean }>) => void;
 }
 
+/** Runtime list of every request event (clients, docs and fuzz tests iterate it). */
+export const REQUEST_EVENTS = [
+  'room:create',
+  'room:join',
+  'room:leave',
+  'room:rejoin',
+  'room:publish',
+  'room:signal',
+  'room:catchup',
+  'sync:ping',
+  'sync:report',
+  'playback:start',
+  'playback:pause',
+  'playback:seek',
+  'playback:stop',
+  'playback:grant',
+  'inbox:ack',
+  'user:message',
+] as const satisfies readonly (keyof ClientToServerEvents)[];
+// Exhaustive: adding a request to ClientToServerEvents without listing it here fails to compile.
+type MissingRequest = Exclude<keyof ClientToServerEvents, (typeof REQUEST_EVENTS)[number]>;
+const _allRequestsListed: MissingRequest extends never ? true : MissingRequest = true;
+void _allRequestsListed;
+
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
   'session:replaced': (payload: { clientId: string; reason: 'takeover' }) => void;

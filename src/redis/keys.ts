@@ -25,6 +25,10 @@ export interface RoomKeys {
   playback: string;
   /** hash: clientId → latest reported RTT ms */
   rtt: string;
+  /** hash {t, ts}: the room's publish token bucket */
+  publishBucket: string;
+  /** hash {t, ts}: one publisher's token bucket in this room (a user's devices share it) */
+  publisherBucket(publisher: string): string;
 }
 
 export class Keys {
@@ -43,6 +47,8 @@ export class Keys {
       flush: `${p}:flush`,
       playback: `${p}:playback`,
       rtt: `${p}:rtt`,
+      publishBucket: `${p}:rl:pub`,
+      publisherBucket: (publisher) => `${p}:rl:pub:${publisher}`,
     };
   }
 

@@ -21,6 +21,7 @@ export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
   [-5]: 'STALE',
   [-6]: 'SESSION_INVALID',
   [-7]: 'UNAUTHORIZED',
+  [-8]: 'RATE_LIMITED',
 };
 
 interface Script {
@@ -61,9 +62,20 @@ export type ScriptName =
   | 'snapshot'
   | 'catchup'
   | 'publish'
+  | 'nodeConnRemove'
+  | 'playbackCommand'
+  | 'playbackGrant'
+  | 'playbackReport'
+  | 'playbackSync'
+  | 'inboxAck'
+  | 'inboxConnect'
+  | 'inboxDisconnect'
+  | 'inboxPending'
+  | 'inboxPush'
   | 'sessionConnect'
   | 'sessionDisconnect'
   | 'sessionClearRoom'
+  | 'sessionClaimRoom'
   | (string & {});
 
 export type ScriptReply = number | string | null | ScriptReply[];
@@ -105,6 +117,7 @@ export class Scripts {
     if (typeof status === 'number' && status < 0) {
       const code = SCRIPT_ERRORS[status];
       if (code === 'STALE') return null;
+      if (code === 'RATE_LIMITED') throw new TetherError(code, 'over the room\'s publish budget; slow down', undefined, Number(reply[1] ?? 0));
       if (code) throw new TetherError(code);
       throw new Error(`${name} returned unknown status ${status}`);
     }

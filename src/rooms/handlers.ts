@@ -3,30 +3,32 @@ import { TetherError } from '../protocol/errors.js';
 import { RoomCreate, RoomJoin, RoomLeave } from '../protocol/schemas.js';
 import type { SessionService } from '../sessions/service.js';
 import { request, type RequestDef } from '../transport/handle.js';
+import type { IncomingMessage } from 'node:http';
+import type { CatchupService } from '../catchup/service.js';
+import type { Limits } from '../limits/limits.js';
 import type { RoomService } from './service.js';
 
-export function roomRequests(rooms: RoomService, sessions: SessionService): RequestDef[] {
+export function roomRequests(rooms: RoomService, sessions: SessionService, catchup: CatchupService, limits: Limits, addressOf: (req: IncomingMessage) => string): RequestDef[] {
   return [
     request('room:create', RoomCreate, async (socket, input) => {
       if (!socket.data.userId) throw new TetherError('UNAUTHORIZED', 'guests cannot create rooms; connect with a JWT');
+      await limits.createRoom(socket.data.userId);
       return rooms.create(input, { userId: socket.data.userId }, 'socket');
     }),
 
     request('room:join', RoomJoin, async (socket, input) => {
       const { clientId, epoch, userId } = socket.data;
       const roomId = input.roomCode;
-      const current = socket.data.roomId ?? (await sessions.currentRoom(clientId));
-      if (current && current !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${current}; leave it first`);
-
+      if (socket.data.roomId && socket.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${socket.data.roomId}; leave it first`);
       const name = socket.data.userId ? socket.data.name : (input.guestName ?? socket.data.name);
-      // In the Socket.IO room before the join is appended: the joiner cannot miss an event that
-      // comes after its room:state (duplicates are dropped by seq on the client).
-      await socket.join(socketRoom(roomId));
+
+      await rooms.verifyEntry(roomId, input.password, () => limits.passwordAttempt(roomId, clientId, addressOf(socket.request)));
+      const { fresh } = await sessions.claimRoom(clientId, epoch, roomId);
       let result;
       try {
-        result = await rooms.join(roomId, { clientId, userId, name, epoch }, input.password);
+        result = await rooms.admit(roomId, { clientId, userId, name, epoch });
       } catch (err) {
-        if (socket.data.roomId !== roomId) await socket.leave(socketRoom(roomId));
+        if (fresh) await sessions.releaseRoom(clientId, epoch, roomId);
         throw err;
       }
       if (!result) {
@@ -39,11 +41,14 @@ export function roomRequests(rooms: RoomService, sessions: SessionService): Requ
         socket.emit('room:state', state);
         return { ...state, self };
       }
-      await sessions.setRoom(clientId, roomId);
       socket.data.roomId = roomId;
       rooms.announceJoin(roomId, result.seq, result.self, socket.id);
       const { self, ...state } = result;
       socket.emit('room:state', state);
+      // Only an admitted socket joins the Socket.IO room (a wrong password never hears a thing);
+      // what was appended between admission and this join is filled from the log.
+      await socket.join(socketRoom(roomId));
+      await catchup.fill(socket, roomId, result.seq, result.incarnation);
       return result;
     }),
 

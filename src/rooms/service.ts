@@ -66,17 +66,27 @@ export class RoomService {
   }
 
   /**
-   * Admits `member` to the room with this code. The password check (slow hash) runs first, outside
-   * Redis; existence, capacity and membership are then decided atomically by joinRoom.lua.
-   * Returns null when the client already is a member: the caller treats that as a rejoin.
+   * The checks before admission that need no atomicity: the room exists, is joinable by code, and
+   * the password (a slow hash, never run inside Redis) matches.
    */
-  async join(roomId: string, member: Member, password: string | undefined): Promise<JoinResult | null> {
-    const k = this.keys.room(roomId);
-    const [kind, passwordHash] = await this.redis.hmGet(k.meta, ['kind', 'passwordHash']);
+  async verifyEntry(roomId: string, password: string | undefined, attempt: () => Promise<{ succeeded(): Promise<void> }>): Promise<void> {
+    const [kind, passwordHash] = await this.redis.hmGet(this.keys.room(roomId).meta, ['kind', 'passwordHash']);
     if (!kind) throw new TetherError('ROOM_NOT_FOUND');
     if (kind === 'program') throw new TetherError('NOT_IN_ROOM', 'program rooms are joined through the JWT rooms claim');
-    if (passwordHash && !(password && (await verifyPassword(password, passwordHash)))) throw new TetherError('INVALID_PASSWORD');
+    if (!passwordHash) return;
+    // The attempt budget is taken before the hash: a locked-out guesser costs no scrypt time.
+    const budget = await attempt();
+    if (!(password && (await verifyPassword(password, passwordHash)))) throw new TetherError('INVALID_PASSWORD');
+    await budget.succeeded();
+  }
 
+  /**
+   * Admits `member`: existence, capacity and membership are decided atomically by joinRoom.lua, so
+   * two workers admitting the last seat at once cannot overfill the room. Returns null when the
+   * client already is a member: the caller treats that as a rejoin.
+   */
+  async admit(roomId: string, member: Member): Promise<JoinResult | null> {
+    const k = this.keys.room(roomId);
     const now = Date.now();
     const reply = await this.scripts.call('joinRoom', [k.meta, k.members, k.users, k.log, k.playback], [
       member.clientId, member.userId ?? '', member.name, member.epoch, now,

@@ -35,6 +35,7 @@ export class NodeLiveness {
   private timer: NodeJS.Timeout | undefined;
   private current: string;
   private stopped = false;
+  private beating = false;
 
   constructor(
     readonly nodeId: string,
@@ -71,10 +72,21 @@ export class NodeLiveness {
   }
 
   private async beat(): Promise<void> {
-    if (this.stopped) return;
-    const refreshed = await this.redis.set(this.keys.nodeAlive(this.current), this.nodeId, { PX: ALIVE_TTL_MS, XX: true });
-    if (refreshed !== null || this.stopped) return;
-    const old = this.current;
+    // One beat at a time: beats queued behind an outage would each find the key gone and fence
+    // again, closing the sockets that just came back under the new instance.
+    if (this.stopped || this.beating) return;
+    this.beating = true;
+    try {
+      const instance = this.current;
+      const refreshed = await this.redis.set(this.keys.nodeAlive(instance), this.nodeId, { PX: ALIVE_TTL_MS, XX: true });
+      if (refreshed !== null || this.stopped || instance !== this.current) return;
+      await this.fence(instance);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async fence(old: string): Promise<void> {
     this.current = NodeLiveness.newInstance(this.nodeId);
     await this.register(this.current);
     metrics.fencings.inc();

@@ -16,6 +16,9 @@ import { hashSessionToken, issueSessionToken } from './tokens.js';
 
 export const EVICT_QUEUE = 'evict';
 
+/** A claim older than this whose client is not a member is a join that died half-way. */
+const CLAIM_STALE_MS = 10_000;
+
 export interface ConnectResult {
   clientId: string;
   epoch: number;
@@ -129,7 +132,7 @@ export class SessionService {
    * running it twice for one (clientId, epoch) changes nothing more.
    */
   async disconnected(clientId: string, epoch: number, reason: string): Promise<void> {
-    const reply = await this.scripts.run('sessionDisconnect', [this.keys.session(clientId)], [epoch, Date.now()]);
+    const reply = await this.scripts.run('sessionDisconnect', [this.keys.session(clientId)], [epoch, Date.now(), this.config.sessions.idleTtlMs]);
     if (reply[0] !== 1 || !reply[1]) return;
     const roomId = String(reply[1]);
     if (reason === 'client namespace disconnect') {
@@ -166,6 +169,34 @@ export class SessionService {
     await this.scripts.run('sessionClearRoom', [this.keys.session(job.clientId)], [job.roomId, job.epoch]);
     this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
     return 'done';
+  }
+
+  /**
+   * Claims `roomId` as the session's one code-joined room before admission (atomic in the session
+   * hash), so two joins of one client cannot both succeed. Returns whether the claim is new (the
+   * caller releases it with releaseRoom if admission then fails). A claim on another room stands
+   * while the client is a member there, or while that join may still be in flight; a leftover of a
+   * join that died half-way (not a member, older than CLAIM_STALE_MS, or the room is gone) is
+   * cleared.
+   */
+  async claimRoom(clientId: string, epoch: number, roomId: string): Promise<{ fresh: boolean }> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const reply = await this.scripts.call('sessionClaimRoom', [this.keys.session(clientId)], [roomId, epoch, Date.now()]);
+      if (!reply) throw new TetherError('SESSION_REPLACED');
+      if (reply[0] === 1) return { fresh: reply[1] !== 1 };
+      const other = String(reply[1]);
+      const claimedAt = Number(reply[2]);
+      if ((await this.rooms.isMember(other, clientId)) || Date.now() - claimedAt < CLAIM_STALE_MS) {
+        throw new TetherError('ALREADY_IN_ROOM', `already in room ${other}; leave it first`);
+      }
+      await this.scripts.run('sessionClearRoom', [this.keys.session(clientId)], [other, '']);
+    }
+    throw new TetherError('ALREADY_IN_ROOM');
+  }
+
+  /** Gives up a claim whose admission failed (only if the session still claims that room at this epoch). */
+  async releaseRoom(clientId: string, epoch: number, roomId: string): Promise<void> {
+    await this.scripts.run('sessionClearRoom', [this.keys.session(clientId)], [roomId, epoch]);
   }
 
   /** Records the code-joined room in the connection map. */

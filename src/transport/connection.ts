@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import type { ExtendedError } from 'socket.io';
+import type { Limits } from '../limits/limits.js';
 import type { z } from 'zod';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -18,6 +20,9 @@ export interface ConnectionDeps {
   rooms: RoomService;
   sessions: SessionService;
   requests: RequestRouter;
+  limits: Limits;
+  /** The client address of a handshake request (TRUST_PROXY-aware). */
+  addressOf(req: IncomingMessage): string;
   isDraining(): boolean;
   /** The worker instance sockets are indexed under now (a socket of an older one was fenced). */
   nodeInstance(): string;
@@ -54,6 +59,9 @@ export function installMiddleware(nsp: TetherNamespace, deps: ConnectionDeps): v
       const parsed = HandshakeAuth.safeParse(socket.handshake.auth ?? {});
       if (!parsed.success) throw invalidPayload(parsed.error);
       const auth = parsed.data;
+      // Only handshakes that create a session count: reconnects present their session token, and
+      // a storm of them after a deploy (a whole office behind one NAT) must get through.
+      if (!auth.sessionToken) await deps.limits.newSession(deps.addressOf(socket.request));
       const identity = auth.token ? await verifyJwt(auth.token, deps.config.auth.jwtSecret) : null;
       if (!identity && !deps.config.auth.allowGuests) throw new TetherError('UNAUTHORIZED', 'guests are not allowed; connect with a JWT');
       const session = await deps.sessions.connect(socket, auth, identity?.userId ?? null);

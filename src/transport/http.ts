@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { Limits } from '../limits/limits.js';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
@@ -17,6 +19,7 @@ export interface HttpDeps {
   log: Logger;
   rooms: RoomService;
   events: EventService;
+  limits: Limits;
   isReady(): Promise<{ ready: boolean; reason?: string }>;
   beforeScrape(): Promise<void>;
   /** Routes of other domains (inbox) registered on the same instance. */
@@ -47,6 +50,8 @@ export function createHttp(config: Config, log: Logger): FastifyInstance {
     // Per-request lines would be mostly /metrics scrapes and probes; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.ws.maxPayloadBytes,
+    // req.ip (HTTP rate limits) believes X-Forwarded-For only from these proxies.
+    trustProxy: config.limits.trustProxy.length > 0 ? [...config.limits.trustProxy] : false,
     // Ids are bounded by their own schemas (user ids: 128 characters, percent-encoded up to 3×);
     // Fastify's default of 100 refused valid ids before any schema saw them.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -75,6 +80,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  // The API speaks JSON only: a text/plain body is 415, not a string a schema then trips over.
+  app.removeContentTypeParser('text/plain');
 
   const auth: HttpAuth = {
     async user(req) {
@@ -109,7 +116,15 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       req.log.error({ err }, 'request failed');
       error = new TetherError('INTERNAL_ERROR');
     }
+    if (error.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
     void reply.status(ERRORS[error.code].status).send({ error: error.toBody() });
+  });
+  // One budget per caller for the whole API, across workers: the credential it presents, else its
+  // address. Health, readiness and metrics stay unlimited (probes and scrapes).
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/')) return;
+    const credential = req.headers.authorization;
+    await deps.limits.http(credential ? `k:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}` : `a:${req.ip}`);
   });
   app.setNotFoundHandler((_req, reply) => {
     void reply.status(404).send({ error: new TetherError('NOT_FOUND').toBody() });
@@ -131,6 +146,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/v1/rooms', async (req, reply) => {
     const identity = await auth.user(req);
     const input = auth.body(HttpRoomCreate, req.body);
+    await deps.limits.createRoom(identity.userId);
     return reply.status(201).send(await deps.rooms.create(input, { userId: identity.userId }, 'http'));
   });
   app.get('/v1/rooms/:code', async (req) => {
@@ -152,6 +168,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       from,
       dedupKey: input.idempotencyKey ? `${from}|${input.idempotencyKey}` : null,
       requireMember: false,
+      budget: null,
       source: 'http',
     });
     return reply.status(result.duplicate ? 200 : 201).send(result);

@@ -28,7 +28,9 @@ before(async () => {
     redisUrl: redis.url,
     prefix: redis.prefix,
     // A storm that lasts a few seconds must stay far inside the grace period.
-    env: { GRACE_PERIOD_MS: '20000', HANDSHAKE_RATE_PER_SEC: '0', LOG_LEVEL: 'warn' },
+    // Pings every 3 s: 500 clients pinging every second would be most of the load on a 2-core
+    // machine; a black hole is then noticed after 3 + 3 s on both sides.
+    env: { GRACE_PERIOD_MS: '30000', WS_PING_INTERVAL: '3000', WS_PING_TIMEOUT: '3000' },
   });
   proxies = await Promise.all(workers.map((w) => startProxy(w.port)));
 });
@@ -89,19 +91,27 @@ describe('reconnect storm', () => {
     const clients = Array.from({ length: CLIENTS }, (_, i) => connectStormClient(proxies[Math.floor(i / ROOMS) % 2]!.url, rooms[i % ROOMS]!.code));
     for (let i = 0; i < CLIENTS; i += 50) await Promise.all(clients.slice(i, i + 50).map((c, j) => join(c, rooms[(i + j) % ROOMS]!.code)));
 
-    const waves: { kind: 'cut' | 'blackhole' }[] = [{ kind: 'cut' }, { kind: 'blackhole' }, { kind: 'cut' }];
+    const waves: { kind: 'cut' | 'switch' | 'blackhole' }[] = [{ kind: 'cut' }, { kind: 'switch' }, { kind: 'blackhole' }];
     for (const [w, wave] of waves.entries()) {
       const before = clients.map((c) => c.sessions);
       if (wave.kind === 'cut') {
+        // Connections reset under everybody at once: both sides see the close at once.
         for (const p of proxies) p.cut();
+      } else if (wave.kind === 'switch') {
+        // Everybody changes network at once: the old connections go silent (the server still
+        // holds them as connected) and every client reconnects over a new one right away — the
+        // takeover path, with the old socket's disconnect still to come.
+        for (const p of proxies) p.freezeExisting();
+        for (const c of clients) c.socket.io.engine.close();
       } else {
-        // A silent network: nothing moves and nothing closes until ping timeouts notice on both sides.
+        // A silent network: nothing moves and nothing closes until ping timeouts notice on both
+        // sides (3 s + 3 s), then it comes back.
         for (const p of proxies) p.freeze();
-        await sleep(2500);
-        for (const p of proxies) p.cut();
+        await sleep(7000);
         for (const p of proxies) p.thaw();
       }
       await until(() => clients.every((c, i) => c.sessions > before[i]! && c.rejoins.length >= c.sessions - 1), 60_000, `wave ${w + 1}: every client reconnected and rejoined`);
+      // (After a switch the old connections stay frozen: the server closes those sockets as replaced.)
       const refused = clients.filter((c) => c.rejoins.some((r) => !r.ok));
       assert.deepEqual(
         refused.map((c) => `${c.clientId}: ${c.rejoins.filter((r) => !r.ok).map((r) => r.code).join(',')}`),
@@ -110,8 +120,8 @@ describe('reconnect storm', () => {
       );
     }
 
-    // Presence settles (flush windows), then Redis must agree with itself.
-    await sleep(1500);
+    // Old sockets' disconnects, presence flushes and takeover closes settle, then Redis must agree with itself.
+    await sleep(4000);
     const report = await checkInvariants({
       url: redis.url,
       prefix: redis.prefix,

@@ -10,6 +10,9 @@ export interface TestRedis {
   url: string;
   /** Unique per call: tests sharing one Redis never see each other's keys. */
   prefix: string;
+  /** The private redis-server (absent when REDIS_URL was given): tests pause it with SIGSTOP. */
+  process?: import('node:child_process').ChildProcess;
+  port?: number;
   stop(): Promise<void>;
 }
 
@@ -26,6 +29,8 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     url: redis.url,
     prefix,
+    process: redis.process,
+    port: redis.port,
     async stop() {
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });

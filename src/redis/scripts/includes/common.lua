@@ -65,6 +65,21 @@ local function public_participant(p)
   })
 end
 
+-- A token bucket in a hash {t = tokens, ts = last refill ms}: `rate` tokens per second up to
+-- `burst`. Returns the tokens it would have now (refilled, not taken).
+local function bucket_level(key, rate, burst, now)
+  local b = redis.call('HMGET', key, 't', 'ts')
+  local tokens, ts = tonumber(b[1]), tonumber(b[2])
+  if not tokens or not ts then return burst end
+  return math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+end
+
+local function bucket_take(key, level, rate, burst, now)
+  redis.call('HSET', key, 't', level - 1, 'ts', now)
+  -- A bucket refills completely within burst / rate seconds; after that it is as good as absent.
+  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+end
+
 -- A room's incarnation: set at creation; rooms created before incarnations existed fall back to
 -- their creation time, which differs between two lives of one code as well.
 local function room_incarnation(inc, createdAt)

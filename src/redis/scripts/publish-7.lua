@@ -1,14 +1,19 @@
 --@include common
 -- Appends an app event (room:event) with idempotency: the same dedup key returns the original
 -- seq and appends nothing, so a resend after a reconnect never doubles a message.
+-- Budgets that hold across sockets and workers — per room, and per publisher in the room — are
+-- token buckets checked here, in the same step, so they cost the hottest path no round trip.
+-- A resend (dedup hit) takes no token: it appends nothing.
 -- KEYS[1] meta  KEYS[2] members  KEYS[3] log  KEYS[4] dedup  KEYS[5] dedupAge
+-- KEYS[6] room publish bucket  KEYS[7] the publisher's bucket in this room
 -- ARGV clientId dedupKey('' = none) payloadJson maxEvents catchupTtlMs dedupTtlMs roomTtlMs requireMember(1|0)
+--      roomRate roomBurst userRate userBurst (rate 0 = no budget)
 -- Returns {1, seq, trimmed} | {2, originalSeq, originalEntry('' once trimmed)} duplicate
---         {-1} no room | {-3} not a member
+--         {-1} no room | {-3} not a member | {-8, retryAfterMs} over a budget
 -- A duplicate returns the logged entry so the caller can broadcast it again: the first attempt
 -- may have died between this script and its broadcast (a worker killed mid-publish), and without
 -- a second broadcast a client connected all along would only notice at the next event.
-local meta, members, log, dedup, dedupAge = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, members, log, dedup, dedupAge, roomBucket, userBucket = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local clientId, dedupKey = ARGV[1], ARGV[2]
 if redis.call('EXISTS', meta) == 0 then return {-1} end
 if ARGV[8] == '1' and redis.call('HEXISTS', members, clientId) == 0 then return {-3} end
@@ -18,6 +23,21 @@ if dedupKey ~= '' then
     local entry = redis.call('ZRANGE', log, original, original, 'BYSCORE')
     return {2, tonumber(original), entry[1] or ''}
   end
+end
+local roomRate, roomBurst = tonumber(ARGV[9]), tonumber(ARGV[10])
+local userRate, userBurst = tonumber(ARGV[11]), tonumber(ARGV[12])
+if roomRate > 0 or userRate > 0 then
+  local now = now_ms()
+  local roomLevel = roomRate > 0 and bucket_level(roomBucket, roomRate, roomBurst, now) or 1
+  local userLevel = userRate > 0 and bucket_level(userBucket, userRate, userBurst, now) or 1
+  if roomLevel < 1 or userLevel < 1 then
+    local wait = 0
+    if roomLevel < 1 then wait = math.max(wait, math.ceil((1 - roomLevel) * 1000 / roomRate)) end
+    if userLevel < 1 then wait = math.max(wait, math.ceil((1 - userLevel) * 1000 / userRate)) end
+    return {-8, wait}
+  end
+  if roomRate > 0 then bucket_take(roomBucket, roomLevel, roomRate, roomBurst, now) end
+  if userRate > 0 then bucket_take(userBucket, userLevel, userRate, userBurst, now) end
 end
 local seq, trimmed = append_event(meta, log, 'room:event', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if dedupKey ~= '' then
