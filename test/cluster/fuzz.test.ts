@@ -108,6 +108,10 @@ describe('fuzz', () => {
       );
     }
     client?.close();
+    // A frame over MAX_PAYLOAD_BYTES is never parsed: the connection closes with 1009 (message too big).
+    const big = await fresh();
+    void big.request('room:publish', JSON.stringify({ type: 'big', data: 'x'.repeat(MAX_PAYLOAD_BYTES + 10), clientMsgId: 'big' }), 3000);
+    assert.equal((await big.closed).code, 1009);
     assert.ok(answered > REQUEST_EVENTS.length * 30, `answered ${answered}`);
     process.stdout.write(`# fuzz: ${answered} acks, ${closedTooLarge} closed with 1009\n`);
     assertWorkersAlive();
