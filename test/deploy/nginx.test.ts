@@ -230,6 +230,10 @@ test('websocket upgrade passes Upgrade/Connection through and lands on the polli
 test('bodies above client_max_body_size are refused with 413', { skip: !HAVE_NGINX && SKIP_MSG }, async () => {
   const r = await fetch(`${base}/v1/rooms`, { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024), headers: { 'content-type': 'text/plain' } });
   assert.equal(r.status, 413);
+  assert.deepEqual(((await r.json()) as { error: { code: string } }).error.code, 'PAYLOAD_TOO_LARGE', 'nginx answers in the API error shape');
+  const unknown = await fetch(`${base}/nope`);
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
   const ok = await fetch(`${base}/v1/rooms`, { method: 'POST', body: 'x'.repeat(60 * 1024) });
   assert.equal(ok.status, 200);
 });
