@@ -7,29 +7,37 @@ import { NAMESPACE } from './protocol/events.js';
 import { connectRedis, type RedisConnections } from './redis/client.js';
 import { Keys } from './redis/keys.js';
 import { Scripts } from './redis/scripts.js';
-import { CatchupService } from './catchup/service.js';
-import { eventRequests } from './events/handlers.js';
+import { Jobs } from './jobs/queues.js';
+import { Limits } from './limits/limits.js';
+import { EventStore } from './events/store.js';
 import { EventService } from './events/service.js';
+import { eventRequests } from './events/handlers.js';
+import { eventRoutes } from './events/routes.js';
+import { RoomHeads } from './events/heads.js';
+import { InboxStore } from './inbox/store.js';
+import { InboxService } from './inbox/service.js';
 import { inboxRequests } from './inbox/handlers.js';
 import { registerInboxRoutes } from './inbox/routes.js';
-import { InboxService } from './inbox/service.js';
-import { Jobs } from './jobs/queues.js';
-import { playbackRequests } from './playback/handlers.js';
+import { MembershipStore } from './membership/store.js';
+import { MembershipService } from './membership/service.js';
+import { membershipRequests } from './membership/handlers.js';
+import { PlaybackStore } from './playback/store.js';
 import { PlaybackService } from './playback/service.js';
-import { FLUSH_QUEUE, PresenceService } from './presence/service.js';
-import { roomRequests } from './rooms/handlers.js';
+import { playbackRequests } from './playback/handlers.js';
+import { RoomStore } from './rooms/store.js';
 import { RoomService } from './rooms/service.js';
-import { RoomHeads } from './rooms/heads.js';
-import { sessionRequests } from './sessions/handlers.js';
-import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/reaper.js';
-import { EVICT_QUEUE, SessionService } from './sessions/service.js';
-import { installMiddleware } from './transport/connection.js';
+import { roomRequests } from './rooms/handlers.js';
+import { roomRoutes } from './rooms/routes.js';
+import { SessionStore } from './sessions/store.js';
+import { SessionService, type Authenticated } from './sessions/service.js';
+import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/liveness.js';
+import { addressResolver } from './transport/address.js';
+import { installConnections } from './transport/connection.js';
 import { Drain, gateHandshakes } from './transport/drain.js';
-import { RequestRouter } from './transport/handle.js';
+import { SocketIoFanout } from './transport/fanout.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
-import { addressResolver } from './transport/address.js';
-import { Limits } from './limits/limits.js';
+import { RequestRouter } from './transport/router.js';
 import type { TetherServer } from './transport/types.js';
 
 export interface App {
@@ -44,12 +52,17 @@ export interface App {
 
 const REDIS_PROBE_TIMEOUT_MS = 1000;
 
-/** The composition root: builds every part of a worker, wires them, and knows how to unwind them. */
+/**
+ * The composition root: the only file that names every part. Domains see the transport through
+ * the fanout port (fanout/) and each other through their services; the transport sees domains only
+ * through the hooks, requests and routes handed to it here.
+ */
 export async function createApp(config: Config): Promise<App> {
   const log = createLogger({ level: config.logLevel, nodeId: config.nodeId });
   collectDefaultMetrics();
   const url = requireRedisUrl(config);
 
+  // Infrastructure.
   const redis: RedisConnections = await connectRedis(
     { commands: url, adapter: config.redis.adapterUrl ?? url, queue: config.redis.queueUrl ?? url },
     log,
@@ -58,6 +71,8 @@ export async function createApp(config: Config): Promise<App> {
   await scripts.load();
   const keys = new Keys(config.redis.keyPrefix);
   const jobs = new Jobs(redis.queue, keys.bullPrefix(), log);
+  const limits = new Limits(config, redis.commands, log);
+  const addressOf = addressResolver(config.limits.trustProxy);
 
   let drain: Drain | undefined;
   const isReady = async () => {
@@ -75,77 +90,85 @@ export async function createApp(config: Config): Promise<App> {
     }
   };
 
+  // Transport.
   const http = createHttp(config, log);
   const io = createIo(http.server, config, redis, log);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
+  const fanout = new SocketIoFanout(nsp, addressOf);
 
-  // Liveness first: sockets are indexed under its instance from the first handshake on.
-  const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance) => {
-    // This process was (or may have been) declared dead while Redis was unreachable: the clients
-    // of the old instance reconnect and rejoin rather than sit on seats the reaper marked away.
-    for (const socket of nsp.sockets.values()) if (socket.data.nodeInstance === oldInstance) socket.conn.close();
+  // Liveness first: connections are indexed under its instance from the first handshake on.
+  const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance: string) => {
+    // This process was (or may have been) declared dead while cut off from Redis: the clients of
+    // the old instance reconnect and rejoin rather than sit on seats the reaper marked away.
+    for (const conn of fanout.localConns()) if (conn.data.nodeInstance === oldInstance) conn.closeTransport();
   });
 
-  const limits = new Limits(config, redis.commands, log);
-  const addressOf = addressResolver(config.limits.trustProxy);
-  const rooms = new RoomService(config, redis.commands, scripts, keys, nsp);
-  const events = new EventService(config, scripts, keys, nsp);
-  const catchup = new CatchupService(config, scripts, keys);
-  const presence = new PresenceService(config, redis.commands, scripts, keys, jobs, nsp, log);
-  const sessions = new SessionService(config, redis.commands, scripts, keys, jobs, nsp, rooms, presence, catchup, liveness, log);
-  const playback = new PlaybackService(config, scripts, keys, jobs, nsp, log);
-  const inbox = new InboxService(config, scripts, keys, nsp, log);
+  // Domains.
+  const sessionStore = new SessionStore(config, redis.commands, scripts, keys);
+  const roomStore = new RoomStore(config, redis.commands, scripts, keys);
+  const sessions = new SessionService(config, sessionStore, fanout, liveness, limits);
+  const rooms = new RoomService(config, roomStore, limits);
+  const events = new EventService(config, new EventStore(config, redis.commands, scripts, keys), fanout);
+  const membership = new MembershipService(config, new MembershipStore(config, scripts, keys), sessionStore, roomStore, rooms, events, limits, jobs, fanout, log);
+  const playback = new PlaybackService(config, new PlaybackStore(config, scripts, keys), jobs, fanout, log);
+  const inbox = new InboxService(config, new InboxStore(config, scripts, keys), fanout, log);
+  const heads = new RoomHeads(config, new EventStore(config, redis.commands, scripts, keys), fanout, log);
 
-  nsp.on('session:replace', ({ socketId, clientId }) => sessions.replaceLocal(socketId, clientId));
-  const requests = new RequestRouter(log, [
-    ...roomRequests(rooms, sessions, catchup, limits, addressOf),
-    ...sessionRequests(sessions),
-    ...eventRequests(config, events, catchup, limits),
+  const requests = new RequestRouter(log, fanout, [
+    ...roomRequests(rooms),
+    ...membershipRequests(membership),
+    ...eventRequests(config, events, limits),
     ...playbackRequests(playback),
     ...inboxRequests(config, inbox),
   ]);
-  installMiddleware(nsp, {
+  installConnections<Authenticated>(
+    nsp,
+    fanout,
+    requests,
+    {
+      authenticate: async (auth, conn) => {
+        const authenticated = await sessions.authenticate(auth, conn);
+        return { data: authenticated.data, handshake: authenticated };
+      },
+      onConnected: [(conn, a) => sessions.announce(conn, a), (conn, a) => membership.onConnected(conn, a.intent), (conn) => inbox.deliverPending(conn)],
+      onDisconnected: [
+        // Seat first, index entry last: a worker dying half-way leaves the socket indexed, and the
+        // reaper runs the (idempotent) rest.
+        async (conn, reason) => {
+          await membership.disconnected(conn.data.clientId, conn.data.epoch, reason);
+          await sessions.unindex(conn.data);
+        },
+        (conn) => inbox.disconnected(conn),
+      ],
+      track: (work) => sessions.track(work),
+      isDraining: () => drain!.active,
+      nodeInstance: () => liveness.instance,
+    },
+    log,
+  );
+
+  registerRoutes(http, {
     config,
     log,
-    rooms,
-    sessions,
-    requests,
     limits,
-    addressOf,
-    isDraining: () => drain!.active,
-    nodeInstance: () => liveness.instance,
-    onConnected: [(socket) => inbox.deliverPending(socket)],
-    onDisconnected: [(socket) => inbox.disconnected(socket)],
+    isReady,
+    beforeScrape: () => jobs.sampleDepths(),
+    routes: [roomRoutes(rooms), eventRoutes(events), (app, auth) => registerInboxRoutes(app, auth, inbox)],
   });
 
-
-  registerRoutes(http, { config, log, rooms, events, limits, isReady, beforeScrape: () => jobs.sampleDepths(), extraRoutes: [(app, auth) => registerInboxRoutes(app, auth, inbox)] });
-
-  jobs.work({
-    queue: EVICT_QUEUE,
-    schema: z.object({ v: z.literal(1), clientId: z.string(), roomId: z.string(), epoch: z.number().int() }),
-    concurrency: 50,
-    process: (job) => sessions.evict(job),
-  });
-  jobs.work({
-    queue: FLUSH_QUEUE,
-    schema: z.object({ v: z.literal(1), roomId: z.string(), generation: z.number().int() }),
-    concurrency: 50,
-    process: async (job) => ((await presence.flush(job.roomId)) ? 'done' : 'stale'),
-  });
+  for (const kind of membership.jobKinds()) jobs.work(kind);
   jobs.work(playback.syncJobKind());
-
   jobs.work({
     queue: REAP_QUEUE,
     schema: z.object({ v: z.literal(1) }),
     concurrency: 1,
-    process: () => reapDeadNodes(redis.commands, keys, sessions, [(s) => inbox.reaped(s)], log),
+    process: () =>
+      reapDeadNodes(redis.commands, keys, sessionStore, [(s) => membership.disconnected(s.clientId, s.epoch, 'node lost'), (s) => inbox.reaped(s)], log),
   });
   await jobs.every(REAP_QUEUE, 'reaper', REAP_EVERY_MS, { v: 1 });
   await liveness.start();
-  const heads = new RoomHeads(config, redis.commands, keys, nsp, log);
   heads.start();
 
   await http.ready();
@@ -166,7 +189,7 @@ export async function createApp(config: Config): Promise<App> {
       stopping ??= (async () => {
         const deadline = Date.now() + config.drain.shutdownTimeoutMs - 2000;
         await drain!.run(deadline);
-        // Every drained socket's disconnect (away + eviction job + index removal, several Redis
+        // Every drained connection's disconnect (away + eviction job + index removal, several Redis
         // round trips each) must be recorded before the queues close and the index goes; under
         // load or a slow Redis that takes far longer than any fixed pause.
         const left = await sessions.settle(deadline);

@@ -18,6 +18,7 @@ import type {
   ShutdownNotice,
 } from '../protocol/events.js';
 import type { BackoffOptions } from './backoff.js';
+import type { Room } from './room.js';
 import type { ClientError } from './errors.js';
 import type { StorageOption } from './storage.js';
 
@@ -113,7 +114,7 @@ export interface ClientEvents {
   /** The server is draining; the SDK reconnects after `delayMs`. */
   shutdown: ShutdownNotice & { delayMs: number };
   /** A program room (JWT `rooms` claim) became available on this connection. */
-  room: import('./room.js').Room;
+  room: Room;
   /** A user-inbox message. Acked to the server after every listener (and the promises they return) finished. */
   message: InboxMessage;
   /** A clock-sync round finished (the initial burst after a connect, then every interval). */

@@ -1,12 +1,10 @@
 import type { Config } from '../config/index.js';
-import type { PublishResult, RoomEvent } from '../protocol/events.js';
+import type { Conn, Fanout } from '../fanout/port.js';
+import { metrics } from '../observability/metrics.js';
+import type { CatchupResult, LogEntry, PublishResult, RoomEvent } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
 import { encodeEventData } from './encode.js';
-import { metrics } from '../observability/metrics.js';
-import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
-import { broadcast } from '../rooms/broadcast.js';
-import type { TetherNamespace } from '../transport/types.js';
+import type { EventStore } from './store.js';
 
 export interface PublishRequest {
   roomId: string;
@@ -14,7 +12,7 @@ export interface PublishRequest {
   data: unknown;
   /** clientId of the publisher, or `service:<name>` for the HTTP API. */
   from: string;
-  /** Resends with the same key return the original seq and broadcast nothing. */
+  /** Resends with the same key return the original seq and append nothing. */
   dedupKey: string | null;
   /** Code rooms require the publisher to be a member; program rooms and services do not. */
   requireMember: boolean;
@@ -23,13 +21,12 @@ export interface PublishRequest {
   source: 'client' | 'http';
 }
 
-/** App events: sequenced, logged, deduplicated, broadcast. */
+/** App events: sequenced, logged, deduplicated, broadcast; and reading the log back by position. */
 export class EventService {
   constructor(
     private readonly config: Config,
-    private readonly scripts: Scripts,
-    private readonly keys: Keys,
-    private readonly nsp: TetherNamespace,
+    private readonly store: EventStore,
+    private readonly fanout: Fanout,
   ) {}
 
   /** Rejects data over MAX_EVENT_DATA_BYTES (serialized); returns the serialized form. */
@@ -42,33 +39,46 @@ export class EventService {
     const ts = Date.now();
     const dataJson = this.encodeData(req.data);
     // Built as text so Lua can splice the seq in without re-encoding app data.
-    const payload = `{"roomId":${JSON.stringify(req.roomId)},"type":${JSON.stringify(req.type)},"data":${dataJson},"from":${JSON.stringify(req.from)},"ts":${ts}}`;
-    const k = this.keys.room(req.roomId);
-    const l = this.config.limits;
-    const e = this.config.events;
-    const reply = await this.scripts
-      .call('publish', [k.meta, k.members, k.log, k.dedup, k.dedupAge, k.publishBucket, k.publisherBucket(req.budget ?? '-')], [
-        req.from, req.dedupKey ?? '', payload, e.catchupMaxEvents, e.catchupTtlMs, e.dedupTtlMs, this.config.rooms.ttlMs, req.requireMember ? 1 : 0,
-        req.budget ? l.roomPublishRatePerSec : 0, l.roomPublishBurst, req.budget ? e.publishRatePerSec : 0, e.publishBurst,
-      ])
+    const payloadJson = `{"roomId":${JSON.stringify(req.roomId)},"type":${JSON.stringify(req.type)},"data":${dataJson},"from":${JSON.stringify(req.from)},"ts":${ts}}`;
+    const appended = await this.store
+      .append({ roomId: req.roomId, from: req.from, dedupKey: req.dedupKey, payloadJson, requireMember: req.requireMember, budget: req.budget })
       .catch((err: unknown) => {
         if (err instanceof TetherError && err.code === 'RATE_LIMITED') metrics.rateLimited.inc({ kind: 'publish' });
         throw err;
       });
-    const seq = Number(reply![1]);
-    if (reply![0] === 2) {
+    if (appended.duplicate) {
       metrics.eventsDeduplicated.inc();
       // Re-broadcast the original (clients drop the copy by seq): the first attempt may have been
       // appended by a worker that died before broadcasting it.
-      if (reply![2]) broadcast(this.nsp, 'room:event', (JSON.parse(String(reply![2])) as { payload: RoomEvent }).payload);
-      return { seq, duplicate: true };
+      if (appended.original) this.fanout.toRoom(req.roomId, 'room:event', appended.original.payload as RoomEvent);
+      return { seq: appended.seq, duplicate: true };
     }
-    const trimmed = Number(reply![2]);
-    if (trimmed > 0) metrics.eventLogTrimmed.inc(trimmed);
+    if (appended.trimmed > 0) metrics.eventLogTrimmed.inc(appended.trimmed);
     metrics.eventsPublished.inc({ source: req.source });
-    const event: RoomEvent = { roomId: req.roomId, seq, type: req.type, data: req.data ?? null, from: req.from, ts };
-    if (req.type !== this.config.events.testDropBroadcastType) broadcast(this.nsp, 'room:event', event);
+    const event: RoomEvent = { roomId: req.roomId, seq: appended.seq, type: req.type, data: req.data ?? null, from: req.from, ts };
+    if (req.type !== this.config.events.testDropBroadcastType) this.fanout.toRoom(req.roomId, 'room:event', event);
     end();
-    return { seq, duplicate: false };
+    return { seq: appended.seq, duplicate: false };
+  }
+
+  async read(roomId: string, fromSeq: number, incarnation: string | undefined, limit?: number): Promise<CatchupResult> {
+    const result = await this.store.read(roomId, fromSeq, incarnation, limit);
+    metrics.catchupEvents.observe(result.events.length);
+    return result;
+  }
+
+  /** Emits log entries to one connection under their own event names, exactly as they were broadcast. */
+  replay(conn: Conn, entries: LogEntry[]): void {
+    for (const entry of entries) (conn.emit as (ev: string, p: unknown) => void)(entry.name, entry.payload);
+  }
+
+  /**
+   * Sends a connection that just joined a room's stream the events appended since the position it
+   * was given (`fromSeq`, of `incarnation`): nothing falls between its state and the live stream.
+   * Clients drop what they then also receive live, by seq.
+   */
+  async fill(conn: Conn, roomId: string, fromSeq: number, incarnation: string): Promise<void> {
+    const result = await this.store.read(roomId, fromSeq, incarnation);
+    this.replay(conn, result.events);
   }
 }

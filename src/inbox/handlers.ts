@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import { TetherError } from '../protocol/errors.js';
 import { InboxAck, UserMessage } from '../protocol/schemas.js';
 import { RateLimit } from '../events/rate-limit.js';
-import { request, type RequestDef } from '../transport/handle.js';
+import { request, type RequestDef } from '../fanout/requests.js';
 import type { InboxService } from './service.js';
 
 /**
@@ -15,10 +15,10 @@ export function inboxRequests(config: Config, inbox: InboxService): RequestDef[]
   const messageLimit = new RateLimit('message', messageRatePerSec, messageBurst, 'direct messages');
 
   return [
-    request('user:message', UserMessage, async (socket, input) => {
-      const from = socket.data.userId;
+    request('user:message', UserMessage, async (conn, input) => {
+      const from = conn.data.userId;
       if (!from) throw new TetherError('UNAUTHORIZED', 'direct messages need an authenticated user (connect with a JWT)');
-      messageLimit.check(socket);
+      messageLimit.check(conn.data);
       const { id, delivered } = await inbox.send({
         toUserId: input.toUserId,
         from,
@@ -29,8 +29,8 @@ export function inboxRequests(config: Config, inbox: InboxService): RequestDef[]
       return { id, delivered };
     }),
 
-    request('inbox:ack', InboxAck, async (socket, input) => {
-      const userId = socket.data.userId;
+    request('inbox:ack', InboxAck, async (conn, input) => {
+      const userId = conn.data.userId;
       if (!userId) throw new TetherError('UNAUTHORIZED', 'guests have no inbox');
       return { removed: await inbox.ack(userId, input.ids) };
     }),

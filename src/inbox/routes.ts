@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TetherError } from '../protocol/errors.js';
 import { HttpUserMessage } from '../protocol/schemas.js';
-import type { HttpAuth } from '../transport/http.js';
+import type { HttpAuth } from '../fanout/http.js';
 import type { InboxService } from './service.js';
 
 /** Same bound as `toUserId` of user:message. */

@@ -3,11 +3,9 @@ import { encodeEventData } from '../events/encode.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { userRoom, type InboxMessage } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
-import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
-import type { TetherNamespace, TetherSocket } from '../transport/types.js';
+import type { Conn, Fanout } from '../fanout/port.js';
+import type { InboxMessage } from '../protocol/events.js';
+import type { InboxStore } from './store.js';
 
 export interface SendRequest {
   toUserId: string;
@@ -53,9 +51,8 @@ export function messageIdTs(id: string): number | null {
 export class InboxService {
   constructor(
     private readonly config: Config,
-    private readonly scripts: Scripts,
-    private readonly keys: Keys,
-    private readonly nsp: TetherNamespace,
+    private readonly store: InboxStore,
+    private readonly fanout: Fanout,
     private readonly log: Logger,
   ) {}
 
@@ -72,30 +69,25 @@ export class InboxService {
     // and cannot forge it.
     const dedupPrefix = req.dedupKey ? `{"dk":${JSON.stringify(req.dedupKey)},` : '';
     const member = `${dedupPrefix || '{'}"id":${JSON.stringify(id)},"from":${JSON.stringify(req.from)},"type":${JSON.stringify(req.type)},"data":${dataJson},"ts":${ts}}`;
-    const reply = await this.scripts.run(
-      'inboxPush',
-      [this.keys.userInbox(req.toUserId), this.keys.userConnections(req.toUserId)],
-      [member, ts, this.config.inbox.ttlMs, this.config.inbox.maxMessages, dedupPrefix, ts - this.config.events.dedupTtlMs],
-    );
-    const delivered = Number(reply[1]) > 0;
-    if (reply[0] === 2) {
-      const original = JSON.parse(String(reply[2])) as { id: string };
+    const pushed = await this.store.push(req.toUserId, { memberJson: member, ts, dedupPrefix });
+    const delivered = pushed.connections > 0;
+    if (!pushed.stored) {
+      const original = JSON.parse(pushed.originalJson) as { id: string };
       return { id: original.id, delivered, duplicate: true };
     }
     metrics.inboxQueued.inc();
     const message: InboxMessage = { id, from: req.from, type: req.type, data: req.data ?? null, ts };
     // Emitted even when no connection is recorded: the record can lag a connect by a round trip,
     // and an emit to an empty Socket.IO room costs one adapter publish.
-    this.nsp.to(userRoom(req.toUserId)).emit('inbox:message', message);
+    this.fanout.toUser(req.toUserId, 'inbox:message', message);
     if (delivered) metrics.inboxDelivered.inc();
     return { id, delivered, duplicate: false };
   }
 
   /** Every message still in the inbox, oldest first. */
   async pending(userId: string): Promise<InboxMessage[]> {
-    const reply = await this.scripts.run('inboxPending', [this.keys.userInbox(userId)], [Date.now(), this.config.inbox.ttlMs]);
     const out: InboxMessage[] = [];
-    for (const raw of reply.slice(1)) {
+    for (const raw of await this.store.pending(userId, Date.now())) {
       try {
         const m = JSON.parse(String(raw)) as InboxMessage;
         out.push({ id: m.id, from: m.from, type: m.type, data: m.data, ts: m.ts });
@@ -115,8 +107,7 @@ export class InboxService {
       if (ts !== null) args.push(id, ts);
     }
     if (args.length === 0) return 0;
-    const reply = await this.scripts.run('inboxAck', [this.keys.userInbox(userId)], args);
-    return Number(reply[0]);
+    return this.store.ack(userId, args);
   }
 
   /**
@@ -124,32 +115,31 @@ export class InboxService {
    * socket already joined userRoom(userId), so a message stored after the pending read still
    * reaches it live: nothing falls between the two.
    */
-  async deliverPending(socket: TetherSocket): Promise<void> {
-    const { userId, clientId, epoch } = socket.data;
+  async deliverPending(conn: Conn): Promise<void> {
+    const { userId, clientId, epoch } = conn.data;
     if (!userId) return;
-    const conns = this.keys.userConnections(userId);
-    await this.scripts.run('inboxConnect', [conns], [clientId, epoch, this.config.sessions.ttlMs]);
+    await this.store.deviceConnected(userId, clientId, epoch);
     // The socket may have gone while the record was written; its disconnect handler may have run
     // before the record existed, so remove it here (epoch-checked, harmless if already gone).
-    if (socket.disconnected) {
-      await this.scripts.run('inboxDisconnect', [conns], [clientId, epoch]);
+    if (!conn.connected) {
+      await this.store.deviceDisconnected(userId, clientId, epoch);
       return;
     }
     const messages = await this.pending(userId);
-    for (const m of messages) socket.emit('inbox:message', m);
+    for (const m of messages) conn.emit('inbox:message', m);
     if (messages.length > 0) metrics.inboxDelivered.inc(messages.length);
   }
 
   /** A socket of a dead worker, found by the reaper: same as its disconnect. */
   async reaped(socket: { clientId: string; epoch: number; userId: string | null }): Promise<void> {
     if (!socket.userId) return;
-    await this.scripts.run('inboxDisconnect', [this.keys.userConnections(socket.userId)], [socket.clientId, socket.epoch]);
+    await this.store.deviceDisconnected(socket.userId, socket.clientId, socket.epoch);
   }
 
   /** Disconnect of a user's socket: the device no longer counts as connected (unless replaced). */
-  async disconnected(socket: TetherSocket): Promise<void> {
-    const { userId, clientId, epoch } = socket.data;
+  async disconnected(conn: Conn): Promise<void> {
+    const { userId, clientId, epoch } = conn.data;
     if (!userId) return;
-    await this.scripts.run('inboxDisconnect', [this.keys.userConnections(userId)], [clientId, epoch]);
+    await this.store.deviceDisconnected(userId, clientId, epoch);
   }
 }

@@ -4,14 +4,12 @@ import type { JobKind, Jobs } from '../jobs/queues.js';
 import { jobId } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { socketRoom, type PlaybackControlChanged, type PlaybackEvent, type PlaybackSync } from '../protocol/events.js';
+import type { Fanout } from '../fanout/port.js';
+import type { PlaybackControlChanged, PlaybackEvent, PlaybackSync } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
-import type { Keys } from '../redis/keys.js';
-import { flatToObject, type Scripts } from '../redis/scripts.js';
-import { broadcast } from '../rooms/broadcast.js';
 import { playbackAt } from '../rooms/model.js';
-import type { TetherNamespace } from '../transport/types.js';
-import { MAX_SYNC_BUFFER_MS, MIN_SYNC_BUFFER_MS, nextSyncTick, type PlaybackAction } from './rules.js';
+import { nextSyncTick, type PlaybackAction } from './rules.js';
+import type { PlaybackStore } from './store.js';
 
 export const PLAYBACK_SYNC_QUEUE = 'playback-sync';
 
@@ -43,64 +41,37 @@ export interface CommandInput {
 export class PlaybackService {
   constructor(
     private readonly config: Config,
-    private readonly scripts: Scripts,
-    private readonly keys: Keys,
+    private readonly store: PlaybackStore,
     private readonly jobs: Jobs,
-    private readonly nsp: TetherNamespace,
+    private readonly fanout: Fanout,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Stores a member's latest RTT (already clamped). Program rooms: the caller checked the JWT claim. */
   async reportRtt(roomId: string, clientId: string, rttMs: number, requireMember: boolean): Promise<void> {
-    const k = this.keys.room(roomId);
-    await this.scripts.call('playbackReport', [k.meta, k.members, k.rtt], [clientId, rttMs, requireMember ? 1 : 0, this.config.rooms.ttlMs]);
+    await this.store.reportRtt(roomId, clientId, rttMs, requireMember);
   }
 
   async command(roomId: string, clientId: string, action: PlaybackAction, input: CommandInput = {}): Promise<PlaybackEvent> {
-    const k = this.keys.room(roomId);
     const now = this.now();
-    const reply = await this.scripts.call('playbackCommand', [k.meta, k.members, k.playback, k.rtt, k.log], [
-      clientId,
-      action,
-      input.trackId ?? '',
-      input.positionMs === undefined ? '' : Math.round(input.positionMs),
-      now,
-      this.config.playback.defaultRttMs,
-      MIN_SYNC_BUFFER_MS,
-      MAX_SYNC_BUFFER_MS,
-      this.config.events.catchupMaxEvents,
-      this.config.events.catchupTtlMs,
-      this.config.rooms.ttlMs,
-    ]);
-    if (reply![0] === 0) throw new TetherError('INVALID_PAYLOAD', `nothing is loaded to ${action}; send playback:start first`);
-    const seq = Number(reply![1]);
-    const event: PlaybackEvent = { ...(JSON.parse(String(reply![2])) as Omit<PlaybackEvent, 'seq'>), seq };
-    const generation = Number(reply![3]);
+    const result = await this.store.command(roomId, { clientId, action, trackId: input.trackId, positionMs: input.positionMs, now });
+    if (!result.applied) throw new TetherError('INVALID_PAYLOAD', `nothing is loaded to ${action}; send playback:start first`);
     metrics.playbackCommands.inc({ action });
     metrics.eventsPublished.inc({ source: 'client' });
-    broadcast(this.nsp, `playback:${action}`, event);
-    if (reply![4] === 1) await this.startSyncChain(roomId, generation, Number(reply![5]), now);
-    return event;
+    this.fanout.toRoom(roomId, `playback:${action}`, result.event);
+    if (result.playing) await this.startSyncChain(roomId, result.generation, result.startAtServerTime, now);
+    return result.event;
   }
 
   async grant(roomId: string, hostClientId: string, targetClientId: string, allowed: boolean): Promise<PlaybackControlChanged> {
-    const k = this.keys.room(roomId);
-    const reply = await this.scripts.call('playbackGrant', [k.meta, k.members, k.log], [
-      hostClientId,
-      targetClientId,
-      allowed ? 1 : 0,
-      this.config.events.catchupMaxEvents,
-      this.config.events.catchupTtlMs,
-      this.config.rooms.ttlMs,
-    ]);
-    if (reply![0] === 0) throw new TetherError('NOT_IN_ROOM', `${targetClientId} is not a member of this room`);
-    if (reply![0] === 2) throw new TetherError('INVALID_PAYLOAD', 'the host always controls playback');
-    const event: PlaybackControlChanged = { ...(JSON.parse(String(reply![2])) as Omit<PlaybackControlChanged, 'seq'>), seq: Number(reply![1]) };
+    const result = await this.store.grant(roomId, { hostClientId, targetClientId, allowed });
+    if (result.status === 'not_a_member') throw new TetherError('NOT_IN_ROOM', `${targetClientId} is not a member of this room`);
+    if (result.status === 'host_keeps_control') throw new TetherError('INVALID_PAYLOAD', 'the host always controls playback');
     metrics.playbackCommands.inc({ action: 'grant' });
     metrics.eventsPublished.inc({ source: 'client' });
-    broadcast(this.nsp, 'playback:control', event);
-    return event;
+    this.fanout.toRoom(roomId, 'playback:control', result.event);
+    return result.event;
   }
 
   /** First tick of a new generation, due one interval after the playback (re)starts. */
@@ -120,9 +91,9 @@ export class PlaybackService {
    * later, under ids derived from (room, generation, tick) so re-runs add nothing. The claim in
    * playbackSync.lua makes whichever runs second a no-op. Why two: BullMQ wakes exactly one idle
    * worker per delayed job (the one that pops the queue's marker); the others only look again
-   * after their drainDelay (5 s). If that one worker dies — or dies while running the tick — a
-   * lone job would leave the room without syncs for up to 5 s (30 s for an active job's lock).
-   * The backup's own marker goes to another worker, so a death costs at most a quarter interval.
+   * after their drainDelay (1 s, see jobs/queues.ts). If that one worker dies while running the
+   * tick, a lone job waits for its lock to expire (30 s) before BullMQ re-runs it; the backup's
+   * own marker goes to another worker, so a death costs at most a quarter interval.
    */
   private async schedule(job: PlaybackSyncJob, delayMs: number): Promise<void> {
     const base = jobId('psync', job.roomId, job.generation, job.tick);
@@ -137,17 +108,16 @@ export class PlaybackService {
    * Dying after scheduling loses one sync, never the chain.
    */
   async syncTick(job: PlaybackSyncJob): Promise<'done' | 'stale'> {
-    const k = this.keys.room(job.roomId);
-    const reply = await this.scripts.call('playbackSync', [k.meta, k.playback, k.members], [job.generation, job.tick, this.config.rooms.ttlMs]);
-    if (!reply) return 'stale';
+    const claim = await this.store.claimSync(job.roomId, job.generation, job.tick);
+    if (claim.status === 'stale') return 'stale';
     const now = this.now();
-    const state = playbackAt(flatToObject(reply[1]), now);
+    const state = playbackAt(claim.playback, now);
     const anchor = state.startAtServerTime ?? now;
     const next = nextSyncTick(anchor, this.config.playback.syncIntervalMs, job.tick, now);
     await this.schedule({ ...job, tick: next.tick }, next.delayMs);
-    if (reply[0] !== 1 || !state.trackId) return 'done';
+    if (claim.status !== 'claimed' || !state.trackId) return 'done';
     const sync: PlaybackSync = { roomId: job.roomId, trackId: state.trackId, positionMs: state.positionMs, serverTimestamp: now };
-    this.nsp.to(socketRoom(job.roomId)).emit('playback:sync', sync);
+    this.fanout.toRoom(job.roomId, 'playback:sync', sync);
     metrics.playbackSyncs.inc();
     this.log.debug({ roomId: job.roomId, generation: job.generation, tick: job.tick }, 'playback sync');
     return 'done';

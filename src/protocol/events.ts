@@ -3,7 +3,7 @@ import type * as S from './schemas.js';
 
 /**
  * The typed wire contract of namespace /sync, shared by the server
- * (`Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>`) and the
+ * (`Server<ClientToServerEvents, ServerToClientEvents, …>`, see src/transport/types.ts) and the
  * client SDK. Every client→server request takes an ack callback answered with an `Ack<T>`.
  */
 
@@ -275,27 +275,4 @@ export interface ServerToClientEvents {
   'inbox:message': (payload: InboxMessage) => void;
 }
 
-export interface InterServerEvents {
-  /** A newer connection of `clientId` exists: the node holding `socketId` closes it after the grace. */
-  'session:replace': (payload: { socketId: string; clientId: string; epoch: number }) => void;
-}
-
-export interface SocketData {
-  clientId: string;
-  userId: string | null;
-  name: string;
-  epoch: number;
-  /** The worker process instance whose node index holds this socket (server-only). */
-  nodeInstance: string;
-  connectedAt: number;
-  /** The code-joined room this socket is in, if any (cache of the Redis connection map). */
-  roomId: string | null;
-  programRooms: string[];
-  replaced: boolean;
-}
-
-/** Socket.IO room name for a Tether room: never collides with socket ids. */
-export const socketRoom = (roomId: string): string => `room:${roomId}`;
-/** Socket.IO room name for every socket of a user (inbox delivery). */
-export const userRoom = (userId: string): string => `user:${userId}`;
 export const NAMESPACE = '/sync';

@@ -31,6 +31,9 @@ export interface RoomKeys {
   publisherBucket(publisher: string): string;
 }
 
+/** The room's state keys in the order every room script takes them first (see room_keys in common.lua). */
+export type RoomStateKeys = [meta: string, members: string, users: string, playback: string, rtt: string, pending: string];
+
 export class Keys {
   constructor(readonly prefix: string) {}
 
@@ -50,6 +53,12 @@ export class Keys {
       publishBucket: `${p}:rl:pub`,
       publisherBucket: (publisher) => `${p}:rl:pub:${publisher}`,
     };
+  }
+
+  /** KEYS[1..6] of every script over a room's state: one TTL rule refreshes all six. */
+  roomState(roomId: string): RoomStateKeys {
+    const k = this.room(roomId);
+    return [k.meta, k.members, k.users, k.playback, k.rtt, k.pending];
   }
 
   /** hash: tokenHash userId socketId nodeId status roomId epoch connectedAt disconnectedAt */

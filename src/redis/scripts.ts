@@ -24,6 +24,38 @@ export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
   [-8]: 'RATE_LIMITED',
 };
 
+/**
+ * Every script, with the number of keys it takes: the loader refuses to start when a file and this
+ * registry disagree (a missing, extra or renamed script), so a typo in a name fails at compile time
+ * and a script added without its entry fails at start, not on its first call.
+ */
+export const SCRIPT_KEYS = {
+  catchup: 2,
+  createRoom: 6,
+  flushPresence: 8,
+  inboxAck: 1,
+  inboxConnect: 1,
+  inboxDisconnect: 1,
+  inboxPending: 1,
+  inboxPush: 2,
+  joinRoom: 7,
+  leaveRoom: 7,
+  markAway: 7,
+  nodeConnRemove: 1,
+  playbackCommand: 7,
+  playbackGrant: 7,
+  playbackReport: 6,
+  playbackSync: 6,
+  publish: 11,
+  rejoin: 8,
+  sessionClaimRoom: 1,
+  sessionClearRoom: 1,
+  sessionConnect: 1,
+  sessionDisconnect: 1,
+  snapshot: 6,
+} as const;
+export type ScriptName = keyof typeof SCRIPT_KEYS;
+
 interface Script {
   name: string;
   numberOfKeys: number;
@@ -33,50 +65,28 @@ interface Script {
 
 const scriptsDir = fileURLToPath(new URL('./scripts/', import.meta.url));
 
-function loadScripts(): Map<string, Script> {
+function loadScripts(): Map<ScriptName, Script> {
   const includes = new Map<string, string>();
   for (const file of readdirSync(`${scriptsDir}includes`)) {
     includes.set(file.replace(/\.lua$/, ''), readFileSync(`${scriptsDir}includes/${file}`, 'utf8'));
   }
-  const scripts = new Map<string, Script>();
+  const scripts = new Map<ScriptName, Script>();
   for (const file of readdirSync(scriptsDir)) {
     const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
     if (!m) continue;
+    const name = m[1]! as ScriptName;
+    if (SCRIPT_KEYS[name] !== Number(m[2])) throw new Error(`${file}: not in SCRIPT_KEYS with ${m[2]} keys (src/redis/scripts.ts)`);
     const source = readFileSync(`${scriptsDir}${file}`, 'utf8').replace(/^--@include (\w+)$/gm, (_, name: string) => {
       const body = includes.get(name);
       if (body === undefined) throw new Error(`${file}: unknown include ${name}`);
       return body;
     });
-    scripts.set(m[1]!, { name: m[1]!, numberOfKeys: Number(m[2]), source, sha: createHash('sha1').update(source).digest('hex') });
+    scripts.set(name, { name, numberOfKeys: Number(m[2]), source, sha: createHash('sha1').update(source).digest('hex') });
   }
+  for (const name of Object.keys(SCRIPT_KEYS) as ScriptName[]) if (!scripts.has(name)) throw new Error(`script ${name} has no file in ${scriptsDir}`);
   return scripts;
 }
 
-export type ScriptName =
-  | 'createRoom'
-  | 'joinRoom'
-  | 'leaveRoom'
-  | 'markAway'
-  | 'rejoinRoom'
-  | 'flushPresence'
-  | 'snapshot'
-  | 'catchup'
-  | 'publish'
-  | 'nodeConnRemove'
-  | 'playbackCommand'
-  | 'playbackGrant'
-  | 'playbackReport'
-  | 'playbackSync'
-  | 'inboxAck'
-  | 'inboxConnect'
-  | 'inboxDisconnect'
-  | 'inboxPending'
-  | 'inboxPush'
-  | 'sessionConnect'
-  | 'sessionDisconnect'
-  | 'sessionClearRoom'
-  | 'sessionClaimRoom'
-  | (string & {});
 
 export type ScriptReply = number | string | null | ScriptReply[];
 

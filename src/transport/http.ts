@@ -3,35 +3,22 @@ import { STATUS_CODES } from 'node:http';
 import type { Limits } from '../limits/limits.js';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { z } from 'zod';
 import type { Config } from '../config/index.js';
+import type { HttpAuth, RouteRegistrar } from '../fanout/http.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics, registry } from '../observability/metrics.js';
 import { ERRORS, TetherError } from '../protocol/errors.js';
-import { HttpPublish, HttpRoomCreate, RoomCode, RoomId } from '../protocol/schemas.js';
-import type { EventService } from '../events/service.js';
-import type { RoomService } from '../rooms/service.js';
-import { secretEquals, verifyJwt, type Identity } from '../sessions/tokens.js';
-import { assertShape, invalidPayload } from './handle.js';
+import { assertShape, invalidPayload } from '../protocol/validate.js';
+import { secretEquals, verifyJwt } from '../auth/tokens.js';
 
 export interface HttpDeps {
   config: Config;
   log: Logger;
-  rooms: RoomService;
-  events: EventService;
   limits: Limits;
   isReady(): Promise<{ ready: boolean; reason?: string }>;
   beforeScrape(): Promise<void>;
-  /** Routes of other domains (inbox) registered on the same instance. */
-  extraRoutes: ((app: FastifyInstance, auth: HttpAuth) => void)[];
-}
-
-export interface HttpAuth {
-  /** A user JWT (Authorization: Bearer <jwt>), or UNAUTHORIZED. */
-  user(req: FastifyRequest): Promise<Identity>;
-  /** A backend service: the SERVICE_TOKEN, or a JWT with role "publisher". Returns its name. */
-  service(req: FastifyRequest): Promise<string>;
-  body<S extends z.ZodType>(schema: S, body: unknown): z.output<S>;
+  /** The domains' HTTP routes, registered on the same instance. */
+  routes: RouteRegistrar[];
 }
 
 function bearer(req: FastifyRequest): string | null {
@@ -143,35 +130,5 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
 
-  app.post('/v1/rooms', async (req, reply) => {
-    const identity = await auth.user(req);
-    const input = auth.body(HttpRoomCreate, req.body);
-    await deps.limits.createRoom(identity.userId);
-    return reply.status(201).send(await deps.rooms.create(input, { userId: identity.userId }, 'http'));
-  });
-  app.get('/v1/rooms/:code', async (req) => {
-    const raw = (req.params as { code: string }).code;
-    const code = RoomCode.safeParse(raw);
-    const id = code.success ? code.data : RoomId.safeParse(raw).success ? raw : null;
-    if (!id) throw new TetherError('ROOM_NOT_FOUND');
-    return deps.rooms.info(id);
-  });
-  app.post('/v1/rooms/:id/events', async (req, reply) => {
-    const from = await auth.service(req);
-    const id = RoomId.safeParse((req.params as { id: string }).id);
-    if (!id.success) throw new TetherError('ROOM_NOT_FOUND');
-    const input = auth.body(HttpPublish, req.body);
-    const result = await deps.events.publish({
-      roomId: id.data,
-      type: input.type,
-      data: input.data,
-      from,
-      dedupKey: input.idempotencyKey ? `${from}|${input.idempotencyKey}` : null,
-      requireMember: false,
-      budget: null,
-      source: 'http',
-    });
-    return reply.status(result.duplicate ? 200 : 201).send(result);
-  });
-  for (const register of deps.extraRoutes) register(app, auth);
+  for (const register of deps.routes) register(app, auth);
 }

@@ -1,6 +1,13 @@
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../protocol/events.js';
+import type { ConnData } from '../fanout/port.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events.js';
 
-export type TetherServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-export type TetherNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-export type TetherSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+/** Between workers (Socket.IO serverSideEmit): server-only, never on the wire to clients. */
+export interface InterServerEvents {
+  /** A newer connection of `clientId` exists: the worker holding `socketId` closes it after `graceMs`. */
+  'session:replace': (payload: { socketId: string; clientId: string; epoch: number; graceMs: number }) => void;
+}
+
+export type TetherServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnData>;
+export type TetherNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnData>;
+export type TetherSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnData>;

@@ -117,7 +117,8 @@ class Member {
             }
           } else this.rejoins.snapshot++;
           return;
-        } catch {
+        } catch (err) {
+          if (process.env.DEBUG_DELIVERY) console.error(this.name, (err as Error).message);
           await sleep(100); // worker down, proxy frozen, or socket dropped mid-rejoin: try again
         }
       }

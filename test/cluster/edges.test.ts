@@ -9,6 +9,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ async function worker(opts: Parameters<typeof startWorker>[0]): Promise<Worker> 
 async function members(redis: TestRedis, roomId: string): Promise<Record<string, { status: string; epoch: number }>> {
   const r = await redisClient(redis.url);
   try {
-    const all = await r.hGetAll(`${redis.prefix}:{r:${roomId}}:members`);
+    const all = await r.hGetAll(new Keys(redis.prefix).room(roomId).members);
     return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, JSON.parse(v) as { status: string; epoch: number }]));
   } finally {
     await r.quit();
@@ -124,7 +125,7 @@ describe('edges', () => {
     void seen;
     // The room's log (what every member gets, live or by catch-up): exactly one eviction per ghost.
     const r = await redisClient(redis.url);
-    const log = (await r.zRange(`${redis.prefix}:{r:${room.code}}:log`, 0, -1)).map((e) => JSON.parse(e) as { name: string; payload: { clientId: string; reason: string } });
+    const log = (await r.zRange(new Keys(redis.prefix).room(room.code).log, 0, -1)).map((e) => JSON.parse(e) as { name: string; payload: { clientId: string; reason: string } });
     await r.quit();
     const left = log.filter((e) => e.name === 'room:participant:left');
     assert.deepEqual(left.map((e) => e.payload.clientId).sort(), ghosts.map((g) => g.session.clientId).sort());
@@ -171,7 +172,7 @@ describe('edges', () => {
     first.socket.close();
     // The room expires (its keys go) and comes back to life with the next connect that names it.
     const r = await redisClient(redis.url);
-    for (const k of await r.keys(`${redis.prefix}:{r:news}:*`)) await r.del(k);
+    for (const k of await r.keys(`${new Keys(redis.prefix).roomState('news')[0].replace(/:meta$/, '')}:*`)) await r.del(k);
     await r.quit();
     const second = await connect(w.url, { auth: { token } });
     for (let i = 0; i < 5; i++) await publishHttp(w.url, 'news', { type: 'n', data: i });

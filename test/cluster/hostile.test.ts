@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
@@ -184,8 +185,8 @@ describe('hostile input', () => {
     back.socket.close();
     const r = await redisClient(cluster.redis.url);
     try {
-      await until(async () => (await r.hGet(`${cluster.redis.prefix}:{c:${sessions[0]!.clientId}}:session`, 'status')) === 'disconnected', 3000, 'disconnect recorded');
-      const ttl = await r.pTTL(`${cluster.redis.prefix}:{c:${sessions[0]!.clientId}}:session`);
+      await until(async () => (await r.hGet(new Keys(cluster.redis.prefix).session(sessions[0]!.clientId), 'status')) === 'disconnected', 3000, 'disconnect recorded');
+      const ttl = await r.pTTL(new Keys(cluster.redis.prefix).session(sessions[0]!.clientId));
       assert.ok(ttl > 0 && ttl <= 60_000, `idle session TTL ${ttl}`);
     } finally {
       await r.quit();
@@ -207,7 +208,7 @@ describe('hostile input', () => {
       c.socket.disconnect(); // deliberate: leaves at once
       const r = await redisClient(cluster.redis.url);
       try {
-        await until(async () => !(await r.hExists(`${cluster.redis.prefix}:{r:${r1.code}}:members`, c.session.clientId)) && !(await r.hExists(`${cluster.redis.prefix}:{r:${r2.code}}:members`, c.session.clientId)), 3000, 'member gone from both rooms');
+        await until(async () => !(await r.hExists(new Keys(cluster.redis.prefix).room(r1.code).members, c.session.clientId)) && !(await r.hExists(new Keys(cluster.redis.prefix).room(r2.code).members, c.session.clientId)), 3000, 'member gone from both rooms');
       } finally {
         await r.quit();
       }

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, redisClient, type TestRedis } from '../helpers/redis.ts';
@@ -67,7 +68,7 @@ async function connectAfterMarker(url: string, userId: string, auth: Record<stri
 async function connections(userId: string): Promise<number> {
   const r = await redisClient(redis.url);
   try {
-    return await r.hLen(`${redis.prefix}:{u:${userId}}:conns`);
+    return await r.hLen(new Keys(redis.prefix).userConnections(userId));
   } finally {
     await r.quit();
   }
@@ -224,7 +225,7 @@ describe('inbox', () => {
     for (let i = 0; i < 8; i++) sent.push(await sendOk(w.url, user, { type: 't', data: i }));
     const r = await redisClient(redis.url);
     try {
-      const key = `${prefix}:{u:${user}}:inbox`;
+      const key = new Keys(prefix).userInbox(user);
       assert.equal(await r.zCard(key), 5);
       const ttl = await r.pTTL(key);
       assert.ok(ttl > 0 && ttl <= 1500, `key TTL ${ttl}`);

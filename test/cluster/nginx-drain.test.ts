@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
@@ -65,7 +66,7 @@ async function client(roomId: string, transports: ('websocket' | 'polling')[] = 
 async function status(c: Client): Promise<string | undefined> {
   const r = await redisClient(redis.url);
   try {
-    const raw = await r.hGet(`${redis.prefix}:{r:${c.roomId}}:members`, c.clientId);
+    const raw = await r.hGet(new Keys(redis.prefix).room(c.roomId).members, c.clientId);
     return raw ? (JSON.parse(raw) as { status: string }).status : undefined;
   } finally {
     await r.quit();

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlaybackEvent, PlaybackSync } from '../../src/protocol/events.ts';
 import { closeAll, connect, createRoomHttp, ok, record, request, signJwt, until, type TestSocket } from '../helpers/clients.ts';
@@ -143,7 +144,7 @@ test('host controls playback, grants control; one start instant on every worker;
   assert.equal(pause.playing, false);
   assert.equal(pause.syncBufferMs, 240, 'the departed member\'s 400 ms RTT is ignored');
   const r = await redisClient(redis.url);
-  const rttKeys = await r.hKeys(`${redis.prefix}:{r:${room.id}}:rtt`);
+  const rttKeys = await r.hKeys(new Keys(redis.prefix).room(room.id).rtt);
   await r.quit();
   assert.equal(rttKeys.includes(lateId), false, 'pruned');
   assert.equal(rttKeys.length, 2);

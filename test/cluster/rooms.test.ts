@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisClient, type TestRedis } from '../helpers/redis.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
@@ -69,7 +70,7 @@ describe('rooms across two workers', () => {
     assert.equal(admitted, capacity);
     assert.equal(full, 10 - capacity);
     const r = await redisClient(redis.url);
-    assert.equal(await r.hLen(`${redis.prefix}:{r:${room.code}}:members`), capacity);
+    assert.equal(await r.hLen(new Keys(redis.prefix).room(room.code).members), capacity);
     await r.quit();
   });
 

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { redisClient, type TestRedis } from '../helpers/redis.ts';
@@ -30,7 +31,7 @@ const membershipEvents = (events: { name: string }[]) => events.filter((e) => e.
 async function member(roomId: string, clientId: string, prefix = redis.prefix): Promise<{ status: string; epoch: number } | null> {
   const r = await redisClient(redis.url);
   try {
-    const raw = await r.hGet(`${prefix}:{r:${roomId}}:members`, clientId);
+    const raw = await r.hGet(new Keys(prefix).room(roomId).members, clientId);
     return raw ? (JSON.parse(raw) as { status: string; epoch: number }) : null;
   } finally {
     await r.quit();
@@ -116,7 +117,7 @@ describe('sessions', () => {
     const snap = await ok(fresh.socket, 'room:catchup', { roomId: room.code, fromSeq: 0 });
     assert.ok(snap.recovered);
     const r = await redisClient(redis.url);
-    assert.equal(await r.hLen(`${redis.prefix}:{r:${room.code}}:members`), 2, 'observer + one seat, no duplicate');
+    assert.equal(await r.hLen(new Keys(redis.prefix).room(room.code).members), 2, 'observer + one seat, no duplicate');
     await r.quit();
   });
 
@@ -174,7 +175,7 @@ describe('sessions', () => {
     const mine = record(back.socket);
     await until(() => mine.some((e) => e.name === 'room:rejoined'), 3000, 'automatic rejoin from the handshake');
     // An eviction for the old epoch that nobody cancelled (e.g. cancel failed) runs now.
-    const queue = new Queue('evict', { connection: { url: redis.url, maxRetriesPerRequest: null } as never, prefix: `{${redis.prefix}-bull}` });
+    const queue = new Queue('evict', { connection: { url: redis.url, maxRetriesPerRequest: null } as never, prefix: new Keys(redis.prefix).bullPrefix() });
     try {
       const job = await queue.add('evict', { v: 1, clientId: c.session.clientId, roomId: room.code, epoch: c.session.epoch }, { jobId: `evict-stale-${Date.now()}` });
       await until(async () => ['completed', 'unknown'].includes(await job.getState()), 5000, 'stale job processed');

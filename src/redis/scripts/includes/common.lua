@@ -52,7 +52,16 @@ local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTt
   return seq, trimmed
 end
 
--- Refreshes the TTL of a room's long-lived keys (activity keeps a room alive).
+-- room_keys: every script over a room's state takes the room's state keys first, in this order
+-- (src/redis/keys.ts builds them): KEYS[1] meta  KEYS[2] members  KEYS[3] users  KEYS[4] playback
+-- KEYS[5] rtt  KEYS[6] pending. Activity refreshes all six under one TTL rule (ROOM_TTL_MS), so a
+-- busy room never loses its users hash or a paused playback, and a pending set never outlives
+-- its room. (The log and the dedup set age by their own, shorter rules.)
+local function touch_room(ttlMs)
+  for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttlMs) end
+end
+
+-- Refreshes the TTL of other keys (dedup) under their own rule.
 local function touch(ttlMs, ...)
   for _, key in ipairs({...}) do redis.call('PEXPIRE', key, ttlMs) end
 end

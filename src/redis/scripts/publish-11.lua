@@ -4,8 +4,8 @@
 -- Budgets that hold across sockets and workers — per room, and per publisher in the room — are
 -- token buckets checked here, in the same step, so they cost the hottest path no round trip.
 -- A resend (dedup hit) takes no token: it appends nothing.
--- KEYS[1] meta  KEYS[2] members  KEYS[3] log  KEYS[4] dedup  KEYS[5] dedupAge
--- KEYS[6] room publish bucket  KEYS[7] the publisher's bucket in this room
+-- KEYS[1..6] the room's state keys (see room_keys in common)
+-- KEYS[7] log  KEYS[8] dedup  KEYS[9] dedupAge  KEYS[10] room publish bucket  KEYS[11] the publisher's bucket in this room
 -- ARGV clientId dedupKey('' = none) payloadJson maxEvents catchupTtlMs dedupTtlMs roomTtlMs requireMember(1|0)
 --      roomRate roomBurst userRate userBurst (rate 0 = no budget)
 -- Returns {1, seq, trimmed} | {2, originalSeq, originalEntry('' once trimmed)} duplicate
@@ -13,7 +13,8 @@
 -- A duplicate returns the logged entry so the caller can broadcast it again: the first attempt
 -- may have died between this script and its broadcast (a worker killed mid-publish), and without
 -- a second broadcast a client connected all along would only notice at the next event.
-local meta, members, log, dedup, dedupAge, roomBucket, userBucket = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local log, dedup, dedupAge, roomBucket, userBucket = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local clientId, dedupKey = ARGV[1], ARGV[2]
 if redis.call('EXISTS', meta) == 0 then return {-1} end
 if ARGV[8] == '1' and redis.call('HEXISTS', members, clientId) == 0 then return {-3} end
@@ -52,5 +53,5 @@ if dedupKey ~= '' then
   end
   touch(dedupTtl, dedup, dedupAge)
 end
-touch(tonumber(ARGV[7]), meta, members)
+touch_room(tonumber(ARGV[7]))
 return {1, seq, trimmed}

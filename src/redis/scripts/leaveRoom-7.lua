@@ -5,10 +5,11 @@
 -- mode 'leave' (room:leave, a deliberate disconnect) is refused when a newer connection of the
 -- client has rejoined since: an old socket's goodbye, processed late, must not remove the seat
 -- its successor just took back.
--- KEYS[1] meta  KEYS[2] members  KEYS[3] users  KEYS[4] log  KEYS[5] pending
+-- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
 -- ARGV clientId mode(leave|evict) epoch reason maxEvents catchupTtlMs roomTtlMs
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
-local meta, members, users, log, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local log = KEYS[7]
 local clientId, mode, epoch, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local raw = redis.call('HGET', members, clientId)
@@ -50,5 +51,5 @@ local payload = cjson.encode({
   userStillPresent = stillPresent, newHostClientId = newHost,
 })
 local seq = append_event(meta, log, 'room:participant:left', payload, tonumber(ARGV[5]), tonumber(ARGV[6]))
-touch(tonumber(ARGV[7]), meta, members, users)
+touch_room(tonumber(ARGV[7]))
 return {1, seq, payload}

@@ -1,12 +1,9 @@
 import type { Config } from '../config/index.js';
+import type { Fanout } from '../fanout/port.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { RedisCommands } from '../redis/client.js';
-import type { Keys } from '../redis/keys.js';
-import { incarnationOf } from './model.js';
-import type { TetherNamespace } from '../transport/types.js';
+import type { EventStore } from './store.js';
 
-const ROOM_PREFIX = 'room:';
 const READ_CHUNK = 500;
 
 /**
@@ -28,9 +25,8 @@ export class RoomHeads {
 
   constructor(
     private readonly config: Config,
-    private readonly redis: RedisCommands,
-    private readonly keys: Keys,
-    private readonly nsp: TetherNamespace,
+    private readonly store: EventStore,
+    private readonly fanout: Fanout,
     private readonly log: Logger,
   ) {}
 
@@ -53,24 +49,22 @@ export class RoomHeads {
 
   /** One round: read every local room's head, emit where it moved recently. Exposed for tests. */
   async tick(now = Date.now()): Promise<number> {
-    const rooms: string[] = [];
-    for (const name of this.nsp.adapter.rooms.keys()) if (name.startsWith(ROOM_PREFIX)) rooms.push(name.slice(ROOM_PREFIX.length));
+    const rooms = [...this.fanout.localRooms()];
     const window = this.config.events.headIntervalMs * 2;
     let sent = 0;
     for (let i = 0; i < rooms.length; i += READ_CHUNK) {
       const chunk = rooms.slice(i, i + READ_CHUNK);
-      const heads = await Promise.all(chunk.map((id) => this.redis.hmGet(this.keys.room(id).meta, ['seq', 'inc', 'createdAt'])));
+      const heads = await Promise.all(chunk.map((id) => this.store.head(id)));
       chunk.forEach((roomId, j) => {
-        const [seqRaw, inc, createdAt] = heads[j]!;
-        if (seqRaw === null || seqRaw === undefined) return this.seen.delete(roomId);
-        const seq = Number(seqRaw);
-        const incarnation = incarnationOf({ inc: inc ?? '', createdAt: createdAt ?? '0' });
+        const head = heads[j];
+        if (!head) return this.seen.delete(roomId);
+        const { seq, incarnation } = head;
         const last = this.seen.get(roomId);
         // A room seen for the first time counts as changed: this worker cannot know what its
         // sockets missed before.
         if (!last || last.seq !== seq || last.incarnation !== incarnation) this.seen.set(roomId, { seq, incarnation, changedAt: now });
         if (seq > 0 && now - this.seen.get(roomId)!.changedAt <= window) {
-          this.nsp.local.to(ROOM_PREFIX + roomId).emit('room:head', { roomId, incarnation, seq });
+          this.fanout.toRoomLocal(roomId, 'room:head', { roomId, incarnation, seq });
           sent++;
         }
       });

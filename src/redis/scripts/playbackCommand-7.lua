@@ -3,12 +3,13 @@
 -- write and log append in one atomic step, so two controllers pressing at once are serialized and
 -- every state the hash ever held was broadcast with its own seq.
 -- Rules mirror src/playback/rules.ts (canControlPlayback, syncBufferMs): change both together.
--- KEYS[1] meta  KEYS[2] members  KEYS[3] playback  KEYS[4] rtt  KEYS[5] log
+-- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
 -- ARGV clientId action trackId positionMs(''=keep/derive) now defaultRttMs minBufferMs maxBufferMs
 --      maxEvents catchupTtlMs roomTtlMs
 -- Returns {1, seq, payloadJson, generation, playing(1|0), startAtServerTime}
 --         {0} pause/seek with nothing loaded, {-1} no room, {-3} not a member, {-7} not allowed
-local meta, members, playback, rtt, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local log = KEYS[7]
 local clientId, action, trackArg, posArg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, defaultRtt = tonumber(ARGV[5]), tonumber(ARGV[6])
 local minBuf, maxBuf = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -80,5 +81,5 @@ local payload = cjson.encode({
   startAtServerTime = startAt, syncBufferMs = buffer, serverTimestamp = now,
 })
 local seq = append_event(meta, log, 'playback:' .. action, payload, tonumber(ARGV[9]), tonumber(ARGV[10]))
-touch(tonumber(ARGV[11]), meta, members, playback)
+touch_room(tonumber(ARGV[11]))
 return {1, seq, payload, gen, playing and 1 or 0, startAt}

@@ -1,42 +1,11 @@
-import type { z } from 'zod';
-import type { Ack, ClientToServerEvents } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { RequestDef } from '../fanout/requests.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { checkShape } from '../protocol/shape.js';
+import type { Ack } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
+import { assertShape, invalidPayload } from '../protocol/validate.js';
+import type { SocketIoFanout } from './fanout.js';
 import type { TetherSocket } from './types.js';
-
-type EventName = keyof ClientToServerEvents;
-type AckData<E extends EventName> = Parameters<ClientToServerEvents[E]>[1] extends (r: Ack<infer T>) => void ? T : never;
-
-/** One client→server request kind: its event, payload schema, and what it does for a socket. */
-export interface RequestDef {
-  event: EventName;
-  schema: z.ZodType;
-  /** `acked`: the client sent an ack callback (the answer goes there; without one, only failures are answered, as room:error). */
-  run(socket: TetherSocket, input: unknown, acked: boolean): Promise<unknown>;
-}
-
-/** Declares a request; `run` gets the validated payload and returns the ack data. */
-export function request<E extends EventName, S extends z.ZodType>(
-  event: E,
-  schema: S,
-  run: (socket: TetherSocket, input: z.output<S>, acked: boolean) => Promise<AckData<E>>,
-): RequestDef {
-  return { event, schema, run: run as RequestDef['run'] };
-}
-
-/** Refuses a payload nested too deep (or carrying `__proto__` keys) before any recursive code sees it. */
-export function assertShape(payload: unknown): void {
-  const problem = checkShape(payload);
-  if (problem) throw new TetherError('INVALID_PAYLOAD', `invalid payload: ${problem.path}: ${problem.message}`, [problem]);
-}
-
-/** Turns a zod failure into INVALID_PAYLOAD with field-level details. */
-export function invalidPayload(error: z.ZodError): TetherError {
-  const details = error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
-  return new TetherError('INVALID_PAYLOAD', `invalid payload: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
-}
 
 /**
  * Dispatches every client→server request. Each request is bounded in shape, validated against its
@@ -54,6 +23,7 @@ export class RequestRouter {
 
   constructor(
     private readonly log: Logger,
+    private readonly fanout: SocketIoFanout,
     defs: RequestDef[],
   ) {
     const byEvent = new Map<string, RequestDef>(defs.map((d) => [d.event, d]));
@@ -93,7 +63,7 @@ export class RequestRouter {
       assertShape(payload);
       const parsed = def.schema.safeParse(payload ?? {});
       if (!parsed.success) return fail(invalidPayload(parsed.error));
-      def.run(socket, parsed.data, ack !== undefined)
+      def.run(this.fanout.conn(socket), parsed.data, ack !== undefined)
         .then((data) => ack?.({ ok: true, data }), fail)
         .catch((err: unknown) => this.log.error({ event, clientId: socket.data.clientId, err }, 'could not answer a request'));
     } catch (err) {

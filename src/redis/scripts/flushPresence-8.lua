@@ -3,10 +3,11 @@
 -- members whose status differs from what the room was last told (a blip shorter than the window
 -- announces nothing). Taking the set and clearing the flag happen atomically, so a rejoin that
 -- lands while this runs finds no flag and schedules the next flush: nobody is left out.
--- KEYS[1] meta  KEYS[2] members  KEYS[3] pending  KEYS[4] flush  KEYS[5] log
+-- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] flush  KEYS[8] log
 -- ARGV maxEvents catchupTtlMs
 -- Returns {1, seq, payloadJson, changes} | {0} nothing to announce
-local meta, members, pending, flush, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local flush, log = KEYS[7], KEYS[8]
 local entries = redis.call('HGETALL', pending)
 redis.call('DEL', pending, flush)
 if redis.call('EXISTS', meta) == 0 then return {0} end

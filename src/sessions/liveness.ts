@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import type { RedisCommands } from '../redis/client.js';
-import type { SessionService } from './service.js';
+import type { SessionStore } from './store.js';
 
 export const REAP_QUEUE = 'reap';
 const HEARTBEAT_MS = 2000;
@@ -114,21 +114,20 @@ export class NodeLiveness {
   }
 }
 
-/** Called for each reaped socket, for per-user state kept outside the session (inbox devices). */
+/** Runs the disconnect path for one socket of a dead instance (membership, inbox devices…). */
 export type ReapHook = (socket: { clientId: string; epoch: number; userId: string | null }) => Promise<void>;
 
 const REAP_CONCURRENCY = 50;
 
 /** The reap job: disconnects the clients of every worker instance whose heartbeat expired. */
-export async function reapDeadNodes(redis: RedisCommands, keys: Keys, sessions: SessionService, hooks: ReapHook[], log: Logger): Promise<'done'> {
+export async function reapDeadNodes(redis: RedisCommands, keys: Keys, sessions: SessionStore, hooks: ReapHook[], log: Logger): Promise<'done'> {
   for (const instance of await redis.sMembers(keys.nodes())) {
     if (await redis.exists(keys.nodeAlive(instance))) continue;
     const conns = Object.entries(await redis.hGetAll(keys.nodeConnections(instance)));
     for (let i = 0; i < conns.length; i += REAP_CONCURRENCY) {
       await Promise.all(
         conns.slice(i, i + REAP_CONCURRENCY).map(async ([clientId, epoch]) => {
-          await sessions.disconnected(clientId, Number(epoch), 'node lost');
-          const userId = (await redis.hGet(keys.session(clientId), 'userId')) || null;
+          const userId = await sessions.userId(clientId);
           for (const hook of hooks) await hook({ clientId, epoch: Number(epoch), userId });
           await redis.hDel(keys.nodeConnections(instance), clientId);
         }),

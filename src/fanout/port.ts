@@ -1,0 +1,64 @@
+import type { ServerToClientEvents } from '../protocol/events.js';
+
+/**
+ * What domains see of the transport. Domain services and handlers emit through these interfaces
+ * and never import Socket.IO or transport/: the transport implements them (transport/fanout.ts),
+ * and tests can implement them in a few lines.
+ */
+export type ServerEvent = keyof ServerToClientEvents;
+export type EventPayload<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
+
+/** Everything a server-side connection carries between requests (cluster-wide facts live in Redis). */
+export interface ConnData {
+  clientId: string;
+  userId: string | null;
+  name: string;
+  /** Connection epoch of this clientId: every (re)connect increments it. */
+  epoch: number;
+  /** The worker process instance whose node index holds this connection. */
+  nodeInstance: string;
+  connectedAt: number;
+  /** The code-joined room this connection is in, if any (cache of the session's roomId). */
+  roomId: string | null;
+  /** Program rooms from the JWT claim presented on this connect. */
+  programRooms: string[];
+  /** A newer connection of the same clientId exists: requests are refused. */
+  replaced: boolean;
+}
+
+/** One client connection, as a request handler or a connection hook sees it. */
+export interface Conn {
+  readonly id: string;
+  readonly data: ConnData;
+  /** The client's address (TCP peer, or X-Forwarded-For from a trusted proxy). */
+  readonly address: string;
+  readonly connected: boolean;
+  emit<E extends ServerEvent>(event: E, payload: EventPayload<E>): void;
+  /** From now on this connection receives the room's broadcasts. */
+  joinRoom(roomId: string): Promise<void>;
+  leaveRoom(roomId: string): Promise<void>;
+  /** From now on this connection receives what is sent to the user (every device). */
+  joinUser(userId: string): Promise<void>;
+  /** Sends to the others in the room (everyone but this connection), across workers. */
+  toOthersInRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
+  /** Closes the transport: a client that should come back (drain, fencing) reconnects. */
+  closeTransport(): void;
+}
+
+export interface Fanout {
+  /** To every connection in the room on every worker. */
+  toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void;
+  /** To this worker's connections in the room only (what this worker read from Redis for them). */
+  toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
+  /** To every connection of the user on every worker. */
+  toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void;
+  /**
+   * The connection `connId`, wherever it lives, was replaced by a newer one of its clientId: it is
+   * told `session:replaced` at once and closed after `graceMs`, by the worker that holds it.
+   */
+  replace(connId: string, clientId: string, epoch: number, graceMs: number): void;
+  /** Rooms this worker's connections are in (for room heads). */
+  localRooms(): Iterable<string>;
+  /** This worker's connections (for fencing). */
+  localConns(): Iterable<Conn>;
+}

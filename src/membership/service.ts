@@ -1,0 +1,282 @@
+import { z } from 'zod';
+import type { Config } from '../config/index.js';
+import type { EventService } from '../events/service.js';
+import type { Conn, Fanout } from '../fanout/port.js';
+import { jobId, type JobKind, type Jobs } from '../jobs/queues.js';
+import type { Limits } from '../limits/limits.js';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import type { JoinResult, RejoinResult, RoomStatePayload } from '../protocol/events.js';
+import { TetherError } from '../protocol/errors.js';
+import type { RoomService } from '../rooms/service.js';
+import type { RoomStore } from '../rooms/store.js';
+import type { SessionStore } from '../sessions/store.js';
+import type { MembershipStore } from './store.js';
+
+export const EVICT_QUEUE = 'evict';
+export const FLUSH_QUEUE = 'flush';
+
+/** A claim older than this whose client is not a member is a join that died half-way. */
+const CLAIM_STALE_MS = 10_000;
+
+export interface Position {
+  lastSeq?: number | undefined;
+  incarnation?: string | undefined;
+}
+
+/** What the handshake learned that the connection hook needs (program rooms, the room to rejoin, positions). */
+export interface ConnectIntent {
+  roomId?: string | undefined;
+  lastSeq?: Record<string, number> | undefined;
+  incarnations?: Record<string, string> | undefined;
+}
+
+/**
+ * Membership: everything about a member's seat in one place — join, rejoin, leave, away, eviction
+ * and the batched presence flush. Seats and presence live in Redis (membership/store.ts); this
+ * service orders the steps so that a worker dying between any two of them leaves nothing that the
+ * next step, a job or the reaper will not finish.
+ */
+export class MembershipService {
+  constructor(
+    private readonly config: Config,
+    private readonly store: MembershipStore,
+    private readonly sessions: SessionStore,
+    private readonly roomStore: RoomStore,
+    private readonly rooms: RoomService,
+    private readonly events: EventService,
+    private readonly limits: Limits,
+    private readonly jobs: Jobs,
+    private readonly fanout: Fanout,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * room:join. Order: entry checks (password budget, then the slow hash) → the session claims the
+   * room (one code room per client, atomic) → admission (atomic seat) → room:state → only now the
+   * connection hears the room → the window between admission and that moment is filled from the
+   * log. A wrong password never hears a thing; no event falls between the state and the stream.
+   */
+  async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined }): Promise<JoinResult> {
+    const { clientId, epoch, userId } = conn.data;
+    const roomId = input.roomCode;
+    if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
+    const name = userId ? conn.data.name : (input.guestName ?? conn.data.name);
+
+    await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
+    const { fresh } = await this.claim(clientId, epoch, roomId);
+    let admitted;
+    try {
+      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now());
+    } catch (err) {
+      if (fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
+      throw err;
+    }
+    if (!admitted) {
+      // Already a member (a reload, a second tab after takeover): a rejoin, answered like a join
+      // (room:state and the ack), not with a second copy as room:state_snapshot.
+      const { snapshot } = await this.rejoin(conn, roomId, {}, { emitSnapshot: false });
+      const state = snapshot ?? (await this.roomStore.snapshot(roomId));
+      const self = state.participants.find((p) => p.clientId === clientId);
+      if (!self) throw new TetherError('NOT_IN_ROOM');
+      conn.emit('room:state', state);
+      return { ...state, self };
+    }
+    metrics.roomsJoined.inc();
+    metrics.eventsPublished.inc({ source: 'system' });
+    conn.data.roomId = roomId;
+    this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    conn.emit('room:state', admitted.state);
+    await conn.joinRoom(roomId);
+    await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
+    return { ...admitted.state, self: admitted.self };
+  }
+
+  /**
+   * Claims `roomId` as the session's one code room before admission, so two joins of one client
+   * cannot both succeed. A claim on another room stands while the client is a member there, or
+   * while that join may still be in flight; the leftover of a join that died half-way (not a
+   * member, older than CLAIM_STALE_MS) is cleared. `fresh`: the caller releases it if admission fails.
+   */
+  private async claim(clientId: string, epoch: number, roomId: string): Promise<{ fresh: boolean }> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const result = await this.sessions.claimRoom(clientId, epoch, roomId, Date.now());
+      if (!result) throw new TetherError('SESSION_REPLACED');
+      if (result.claimed) return { fresh: !result.alreadyThisRoom };
+      if ((await this.roomStore.isMember(result.otherRoomId, clientId)) || Date.now() - result.claimedAt < CLAIM_STALE_MS) {
+        throw new TetherError('ALREADY_IN_ROOM', `already in room ${result.otherRoomId}; leave it first`);
+      }
+      await this.sessions.clearRoom(clientId, result.otherRoomId);
+    }
+    throw new TetherError('ALREADY_IN_ROOM');
+  }
+
+  /**
+   * A rejoin after a reconnect (room:rejoin, or the handshake's auth.roomId / program rooms): one
+   * script marks the member online and reads the events after the client's position or the room's
+   * state; then, concurrently, the connection joins the stream and the window is filled, the
+   * member's pending eviction (its exact job id: the script returns the epoch it was scheduled
+   * under) is cancelled, and a presence flush is scheduled if it had been away. Idempotent.
+   */
+  async rejoin(conn: Conn, roomId: string, position: Position, opts: { emitSnapshot: boolean } = { emitSnapshot: true }): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
+    const { clientId, epoch } = conn.data;
+    const program = conn.data.programRooms.includes(roomId);
+    if (!program && conn.data.roomId !== roomId) await this.claim(clientId, epoch, roomId);
+    let r;
+    try {
+      r = await this.store.rejoin(roomId, { clientId, epoch, member: !program, lastSeq: position.lastSeq, incarnation: position.incarnation, now: Date.now() });
+    } catch (err) {
+      if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') metrics.reconnections.inc({ outcome: 'not_in_room' });
+      throw err;
+    }
+    if (!r) throw new TetherError('SESSION_REPLACED', 'a newer connection of this client already rejoined');
+    if (!program) conn.data.roomId = roomId;
+
+    const housekeeping: Promise<unknown>[] = [];
+    // The pending eviction is a no-op now (the member's epoch moved); removing it saves the work.
+    if (r.wasAway && r.previousEpoch > 0) housekeeping.push(this.jobs.cancel(EVICT_QUEUE, jobId('evict', clientId, r.previousEpoch)));
+    if (r.flushGeneration > 0) housekeeping.push(this.scheduleFlush(roomId, r.flushGeneration));
+
+    const read = r.read;
+    await conn.joinRoom(roomId);
+    if (read.mode === 'replay') {
+      this.events.replay(conn, read.entries);
+      // Paged: the client pages on with room:catchup up to the head, which covers the window too.
+      if (!read.more) housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation));
+      await Promise.all(housekeeping);
+      metrics.reconnections.inc({ outcome: 'recovered' });
+      metrics.recoveries.inc({ outcome: 'recovered' });
+      metrics.catchupEvents.observe(read.entries.length);
+      return { result: { roomId, recovered: true, replayed: read.entries.length, more: read.more, seq: read.seq, incarnation: read.incarnation } };
+    }
+    if (opts.emitSnapshot) conn.emit('room:state_snapshot', { ...read.state, recovered: false });
+    housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation));
+    await Promise.all(housekeeping);
+    metrics.reconnections.inc({ outcome: 'snapshot' });
+    if (position.lastSeq !== undefined) metrics.recoveries.inc({ outcome: 'snapshot' });
+    return { result: { roomId, recovered: false, replayed: 0, more: false, seq: read.seq, incarnation: read.incarnation }, snapshot: read.state };
+  }
+
+  /** room:leave: leaves the code room at once. */
+  async leave(conn: Conn, roomId: string | undefined): Promise<{ roomId: string }> {
+    const target = roomId ?? conn.data.roomId;
+    if (!target) throw new TetherError('NOT_IN_ROOM');
+    await conn.leaveRoom(target);
+    if (conn.data.roomId === target) conn.data.roomId = null;
+    if (!(await this.removeNow(target, conn.data.clientId, conn.data.epoch))) throw new TetherError('SESSION_REPLACED');
+    return { roomId: target };
+  }
+
+  /** Removes the member now. false: a newer connection of the client rejoined meanwhile (its seat stays). */
+  private async removeNow(roomId: string, clientId: string, epoch: number): Promise<boolean> {
+    const left = await this.store.remove(roomId, clientId, { mode: 'leave', epoch, reason: 'left' });
+    if (!left) return false;
+    metrics.eventsPublished.inc({ source: 'system' });
+    this.fanout.toRoom(roomId, 'room:participant:left', left);
+    await this.sessions.clearRoom(clientId, roomId);
+    return true;
+  }
+
+  /**
+   * The connection of (clientId, epoch) is gone: from its own disconnect handler, or found by the
+   * reaper on a worker that died without running handlers. A deliberate client disconnect leaves
+   * at once; anything else marks the member away and schedules the grace eviction. Idempotent,
+   * and a replaced connection finds the epoch moved on and does nothing.
+   */
+  async disconnected(clientId: string, epoch: number, reason: string): Promise<void> {
+    const session = await this.sessions.disconnect(clientId, epoch, Date.now());
+    if (!session?.roomId) return;
+    const roomId = session.roomId;
+    if (reason === 'client namespace disconnect') {
+      await this.removeNow(roomId, clientId, epoch).catch((err: unknown) => {
+        if (!(err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND'))) throw err;
+      });
+      return;
+    }
+    // The eviction is scheduled before the member is marked away: a member can then never be
+    // away without a pending eviction, even if this process dies between the two steps. (A job
+    // that fires while the member is still online under this epoch is a no-op; the id is
+    // deterministic, so a repeated call adds nothing.)
+    await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs);
+    const away = await this.store.markAway(roomId, clientId, epoch).catch((err: unknown) => {
+      // NOT_IN_ROOM: evicted or left meanwhile; nothing to mark.
+      if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') return null;
+      throw err;
+    });
+    if (away?.flushGeneration) await this.scheduleFlush(roomId, away.flushGeneration);
+  }
+
+  /** The grace-period job. 'stale' when the client came back or the epoch moved on. */
+  async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
+    const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
+      if (err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND')) return null;
+      throw err;
+    });
+    if (!left) return 'stale';
+    metrics.graceEvictions.inc();
+    metrics.eventsPublished.inc({ source: 'system' });
+    this.fanout.toRoom(job.roomId, 'room:participant:left', left);
+    await this.sessions.clearRoom(job.clientId, job.roomId, job.epoch);
+    this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
+    return 'done';
+  }
+
+  /** The flush job: one room:presence batch with every change since the last one. */
+  async flush(roomId: string): Promise<'done' | 'stale'> {
+    const flushed = await this.store.flush(roomId);
+    if (!flushed) return 'stale';
+    metrics.reconnectFlushBatchSize.observe(flushed.changes);
+    metrics.eventsPublished.inc({ source: 'system' });
+    this.fanout.toRoom(roomId, 'room:presence', flushed.batch);
+    return 'done';
+  }
+
+  private async scheduleFlush(roomId: string, generation: number): Promise<void> {
+    try {
+      await this.jobs.schedule(FLUSH_QUEUE, jobId('flush', roomId, generation), { v: 1, roomId, generation }, this.config.sessions.reconnectFlushMs);
+    } catch (err) {
+      // The flag (set by the script) expires by itself, so the next presence change schedules a
+      // flush; a dropped flush only delays an announcement.
+      this.log.error({ roomId, err: (err as Error).message }, 'could not schedule presence flush');
+    }
+  }
+
+  /**
+   * Connection hook: program rooms (from the JWT presented now, so a revoked room is simply not
+   * rejoined) and the code room the handshake asked to rejoin.
+   */
+  async onConnected(conn: Conn, intent: ConnectIntent): Promise<void> {
+    for (const roomId of conn.data.programRooms) {
+      await this.rooms.ensureProgramRoom(roomId);
+      const lastSeq = intent.lastSeq?.[roomId];
+      if (lastSeq !== undefined) conn.emit('room:rejoined', (await this.rejoin(conn, roomId, { lastSeq, incarnation: intent.incarnations?.[roomId] })).result);
+      else await conn.joinRoom(roomId);
+    }
+    if (intent.roomId && !conn.data.programRooms.includes(intent.roomId)) {
+      try {
+        const { result } = await this.rejoin(conn, intent.roomId, { lastSeq: intent.lastSeq?.[intent.roomId], incarnation: intent.incarnations?.[intent.roomId] });
+        conn.emit('room:rejoined', result);
+      } catch (err) {
+        if (!(err instanceof TetherError)) throw err;
+        conn.emit('room:error', err.toBody());
+      }
+    }
+  }
+
+  jobKinds(): JobKind<z.ZodType>[] {
+    return [
+      {
+        queue: EVICT_QUEUE,
+        schema: z.object({ v: z.literal(1), clientId: z.string(), roomId: z.string(), epoch: z.number().int() }),
+        concurrency: 50,
+        process: (job: { clientId: string; roomId: string; epoch: number }) => this.evict(job),
+      },
+      {
+        queue: FLUSH_QUEUE,
+        schema: z.object({ v: z.literal(1), roomId: z.string(), generation: z.number().int() }),
+        concurrency: 50,
+        process: (job: { roomId: string }) => this.flush(job.roomId),
+      },
+    ] as JobKind<z.ZodType>[];
+  }
+}

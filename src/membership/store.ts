@@ -1,0 +1,98 @@
+import type { Config } from '../config/index.js';
+import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '../protocol/events.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import { participant, roomState } from '../rooms/model.js';
+
+export interface Admitted {
+  seq: number;
+  self: Participant;
+  state: RoomStatePayload;
+}
+
+export type RejoinRead =
+  | { mode: 'replay'; seq: number; incarnation: string; more: boolean; entries: LogEntry[] }
+  | { mode: 'snapshot'; seq: number; incarnation: string; state: RoomStatePayload };
+
+export interface Rejoined {
+  /** The member had been away: its return is queued for the presence flush. */
+  wasAway: boolean;
+  /** >0: a flush must be scheduled under this generation. */
+  flushGeneration: number;
+  /** The member's epoch before this rejoin: its pending eviction (if any) is evict-<clientId>-<previousEpoch>. */
+  previousEpoch: number;
+  read: RejoinRead;
+}
+
+/**
+ * Seats, presence and the positions members rejoin from, over their scripts: named arguments in,
+ * typed results out. Every script takes the room's state keys first (one TTL rule refreshes them).
+ */
+export class MembershipStore {
+  constructor(
+    private readonly config: Config,
+    private readonly scripts: Scripts,
+    private readonly keys: Keys,
+  ) {}
+
+  private get flushTtlMs(): number {
+    // Long enough to cover a slow flush, short enough that a lost job (worker died between the
+    // script and queue.add) only delays the next flush instead of blocking it.
+    return this.config.sessions.reconnectFlushMs * 2 + 5000;
+  }
+
+  /** Admits a member atomically (existence, capacity, membership). null: already a member. */
+  async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number): Promise<Admitted | null> {
+    const e = this.config.events;
+    const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
+      m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    ]);
+    if (!reply || reply[0] === 2) return null;
+    return { seq: Number(reply[1]), self: participant(String(reply[2])), state: roomState(reply[3], reply[4], reply[5], now) };
+  }
+
+  /**
+   * Removes a member and appends room:participant:left. `evict` only removes a member still away
+   * under `epoch`; `leave` refuses when a newer connection rejoined. null: stale (nothing done).
+   */
+  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
+    const e = this.config.events;
+    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
+      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    ]);
+    if (!reply) return null;
+    return { ...(JSON.parse(String(reply[2])) as Omit<ParticipantLeft, 'seq'>), seq: Number(reply[1]) };
+  }
+
+  /** Marks the member away and queues it for the flush. Returns the flush generation to schedule (0: none needed). */
+  async markAway(roomId: string, clientId: string, epoch: number): Promise<{ flushGeneration: number } | null> {
+    const reply = await this.scripts.call('markAway', [...this.keys.roomState(roomId), this.keys.room(roomId).flush], [clientId, epoch, this.flushTtlMs, this.config.rooms.ttlMs]);
+    if (!reply || reply[0] !== 1) return null;
+    return { flushGeneration: Number(reply[1]) };
+  }
+
+  /** Back online under `epoch`, and the events after `position` or the room's state, in one step. */
+  async rejoin(roomId: string, a: { clientId: string; epoch: number; member: boolean; lastSeq?: number | undefined; incarnation?: string | undefined; now: number }): Promise<Rejoined | null> {
+    const k = this.keys.room(roomId);
+    const e = this.config.events;
+    const reply = await this.scripts.call('rejoin', [...this.keys.roomState(roomId), k.flush, k.log], [
+      a.clientId, a.epoch, a.member ? 1 : 0, this.flushTtlMs, this.config.rooms.ttlMs, a.lastSeq ?? '', a.incarnation ?? '', e.catchupPageSize, e.catchupTtlMs,
+    ]);
+    if (!reply) return null;
+    const seq = Number(reply[4]);
+    const incarnation = String(reply[5]);
+    const read: RejoinRead =
+      reply[6] === 'replay'
+        ? { mode: 'replay', seq, incarnation, more: reply[7] === 1, entries: ((reply[8] ?? []) as string[]).map((x) => JSON.parse(x) as LogEntry) }
+        : { mode: 'snapshot', seq, incarnation, state: roomState(reply[7], reply[8], reply[9], a.now) };
+    return { wasAway: reply[1] === 1, flushGeneration: Number(reply[2]), previousEpoch: Number(reply[3]), read };
+  }
+
+  /** The batched presence flush: one room:presence with every change since the last one, or null. */
+  async flush(roomId: string): Promise<{ batch: PresenceBatch; changes: number } | null> {
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.run('flushPresence', [...this.keys.roomState(roomId), k.flush, k.log], [this.config.events.catchupMaxEvents, this.config.events.catchupTtlMs]);
+    if (reply[0] !== 1) return null;
+    return { batch: { ...(JSON.parse(String(reply[2])) as Omit<PresenceBatch, 'seq'>), seq: Number(reply[1]) }, changes: Number(reply[3]) };
+  }
+}

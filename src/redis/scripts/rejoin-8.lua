@@ -1,0 +1,55 @@
+--@include common
+-- A rejoin after a reconnect, in one step: the member is online again under its new epoch (a
+-- return from away is queued for the batched presence flush), and the caller gets either the
+-- events after the client's position or the room's state — never a partial replay.
+-- Epochs only move forward: the rejoin of an older connection, processed after a newer one's
+-- (a replaced socket's request still in flight), is stale and changes nothing — otherwise the
+-- member would carry an epoch no live socket has, and could never be marked away or evicted.
+-- Program rooms (requireMember 0) have no members: only the position part runs.
+-- KEYS[1..6] the room's state keys (see room_keys in common)  KEYS[7] flush  KEYS[8] log
+-- ARGV clientId epoch requireMember(1|0) flushTtlMs roomTtlMs lastSeq(''=none) incarnation(''=any)
+--      pageSize catchupTtlMs
+-- Returns {1, wasAway, flushGen, previousEpoch, seq, incarnation, 'replay', more, entries}
+--         {1, wasAway, flushGen, previousEpoch, seq, incarnation, 'snapshot', metaFlat, memberJsons, playbackFlat}
+--         {-1} no room | {-3} not a member | {-5} stale (a newer connection rejoined)
+local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local flush, log = KEYS[7], KEYS[8]
+local clientId, epoch = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', meta) == 0 then return {-1} end
+
+local wasAway, gen, previous = 0, 0, 0
+if ARGV[3] == '1' then
+  local raw = redis.call('HGET', members, clientId)
+  if not raw then return {-3} end
+  local p = cjson.decode(raw)
+  previous = tonumber(p.epoch) or 0
+  if previous > epoch then return {-5} end
+  if p.status == 'away' then wasAway = 1 end
+  p.status = 'online'
+  p.epoch = epoch
+  redis.call('HSET', members, clientId, cjson.encode(p))
+  if wasAway == 1 then
+    redis.call('HSET', pending, clientId, 'online')
+    gen = request_flush(meta, flush, tonumber(ARGV[4]))
+  end
+  touch_room(tonumber(ARGV[5]))
+end
+
+local state = redis.call('HMGET', meta, 'seq', 'inc', 'createdAt')
+local seq = tonumber(state[1]) or 0
+local inc = room_incarnation(state[2], state[3])
+if ARGV[6] ~= '' and (ARGV[7] == '' or ARGV[7] == inc) then
+  local fromSeq, limit = tonumber(ARGV[6]), tonumber(ARGV[8])
+  trim_log_age(log, now_ms() - tonumber(ARGV[9]))
+  if fromSeq == seq then return {1, wasAway, gen, previous, seq, inc, 'replay', 0, {}} end
+  if fromSeq < seq then
+    local first = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+    if #first > 0 and tonumber(first[2]) <= fromSeq + 1 then
+      local entries = redis.call('ZRANGE', log, '(' .. fromSeq, '+inf', 'BYSCORE', 'LIMIT', 0, limit)
+      local more = 0
+      if #entries == limit and fromSeq + limit < seq then more = 1 end
+      return {1, wasAway, gen, previous, seq, inc, 'replay', more, entries}
+    end
+  end
+end
+return {1, wasAway, gen, previous, seq, inc, 'snapshot', redis.call('HGETALL', meta), redis.call('HVALS', members), redis.call('HGETALL', playback)}

@@ -1,0 +1,107 @@
+import type { IncomingMessage } from 'node:http';
+import type { Conn, ConnData, EventPayload, Fanout, ServerEvent } from '../fanout/port.js';
+import type { TetherNamespace, TetherSocket } from './types.js';
+
+/**
+ * Socket.IO room names. Only the transport knows them: domains speak of rooms and users.
+ * `room:` and `user:` never collide with socket ids (20 base64url characters).
+ */
+const ROOM = 'room:';
+const USER = 'user:';
+export const socketRoom = (roomId: string): string => ROOM + roomId;
+export const userRoom = (userId: string): string => USER + userId;
+
+type Emit = (event: string, payload: unknown) => boolean;
+
+/**
+ * A connection as domains see it, over one Socket.IO socket. Created per request and per hook
+ * (a few fields, short-lived) rather than kept per socket: idle connections cost no more for it.
+ */
+export class SocketConn implements Conn {
+  constructor(
+    readonly socket: TetherSocket,
+    private readonly addressOf: (req: IncomingMessage) => string,
+  ) {}
+
+  get id(): string {
+    return this.socket.id;
+  }
+  get data(): ConnData {
+    return this.socket.data;
+  }
+  get address(): string {
+    return this.addressOf(this.socket.request);
+  }
+  get connected(): boolean {
+    return this.socket.connected;
+  }
+  emit<E extends ServerEvent>(event: E, payload: EventPayload<E>): void {
+    (this.socket.emit as unknown as Emit)(event, payload);
+  }
+  async joinRoom(roomId: string): Promise<void> {
+    await this.socket.join(socketRoom(roomId));
+  }
+  async leaveRoom(roomId: string): Promise<void> {
+    await this.socket.leave(socketRoom(roomId));
+  }
+  async joinUser(userId: string): Promise<void> {
+    await this.socket.join(userRoom(userId));
+  }
+  toOthersInRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {
+    (this.socket.to(socketRoom(roomId)).emit as unknown as Emit)(event, payload);
+  }
+  closeTransport(): void {
+    this.socket.conn.close();
+  }
+}
+
+/** The fanout port over the /sync namespace and its Redis adapter. */
+export class SocketIoFanout implements Fanout {
+  constructor(
+    private readonly nsp: TetherNamespace,
+    private readonly addressOf: (req: IncomingMessage) => string,
+  ) {
+    nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
+  }
+
+  toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void {
+    const target = except ? this.nsp.to(socketRoom(roomId)).except(except.connId) : this.nsp.to(socketRoom(roomId));
+    (target.emit as unknown as Emit)(event, payload);
+  }
+
+  toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {
+    (this.nsp.local.to(socketRoom(roomId)).emit as unknown as Emit)(event, payload);
+  }
+
+  toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void {
+    (this.nsp.to(userRoom(userId)).emit as unknown as Emit)(event, payload);
+  }
+
+  replace(connId: string, clientId: string, epoch: number, graceMs: number): void {
+    if (!this.replaceLocal(connId, clientId, graceMs)) this.nsp.serverSideEmit('session:replace', { socketId: connId, clientId, epoch, graceMs });
+  }
+
+  /** Handles a replacement for a socket of this worker. false: the socket is not here. */
+  private replaceLocal(socketId: string, clientId: string, graceMs: number): boolean {
+    const old = this.nsp.sockets.get(socketId);
+    if (!old) return false;
+    old.data.replaced = true;
+    old.emit('session:replaced', { clientId, reason: 'takeover' });
+    // The timer lives on the worker that holds the socket: if this worker dies, the socket dies
+    // with it, so no timer anywhere else is needed (or correct).
+    setTimeout(() => old.disconnect(true), graceMs).unref();
+    return true;
+  }
+
+  *localRooms(): Iterable<string> {
+    for (const name of this.nsp.adapter.rooms.keys()) if (name.startsWith(ROOM)) yield name.slice(ROOM.length);
+  }
+
+  *localConns(): Iterable<Conn> {
+    for (const socket of this.nsp.sockets.values()) yield new SocketConn(socket, this.addressOf);
+  }
+
+  conn(socket: TetherSocket): Conn {
+    return new SocketConn(socket, this.addressOf);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The typed stores and the membership service in-process, against a real redis-server (no worker
+ * process): each script's contract — stale epochs are no-ops, the flush race, one TTL rule for a
+ * room's keys, dedup, playback permissions and buffers — and the number of sequential Redis round
+ * trips a rejoin costs, counted so it cannot regress.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { Scripts, SCRIPT_KEYS } from '../../src/redis/scripts.ts';
+import type { RedisCommands } from '../../src/redis/client.ts';
+import { Jobs } from '../../src/jobs/queues.ts';
+import { Limits } from '../../src/limits/limits.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { RoomStore } from '../../src/rooms/store.ts';
+import { RoomService } from '../../src/rooms/service.ts';
+import { SessionStore } from '../../src/sessions/store.ts';
+import { MembershipStore } from '../../src/membership/store.ts';
+import { MembershipService } from '../../src/membership/service.ts';
+import { EventStore } from '../../src/events/store.ts';
+import { EventService } from '../../src/events/service.ts';
+import { PlaybackStore } from '../../src/playback/store.ts';
+import type { Conn, ConnData, Fanout } from '../../src/fanout/port.ts';
+import { TetherError } from '../../src/protocol/errors.ts';
+import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
+import { readdirSync } from 'node:fs';
+
+let redis: TestRedis;
+let client: RedisCommands;
+let config: Config;
+let keys: Keys;
+let scripts: Scripts;
+let jobs: Jobs;
+const log = createLogger({ level: 'silent', nodeId: 'stores-test' });
+
+/** Sequential round trips: commands issued while others are in flight ride the same one. */
+const trips = { inflight: 0, count: 0 };
+function counted<T extends object>(target: T): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const out = (value as (...a: unknown[]) => unknown).apply(obj, args);
+        if (!(out instanceof Promise)) return out;
+        if (trips.inflight++ === 0) trips.count++;
+        return out.finally(() => trips.inflight--);
+      };
+    },
+  });
+}
+
+before(async () => {
+  redis = await startRedis();
+  client = (await redisClient(redis.url)) as unknown as RedisCommands;
+  config = loadConfig({ REDIS_URL: redis.url, KEY_PREFIX: redis.prefix, GRACE_PERIOD_MS: '60000', RECONNECT_FLUSH_MS: '60000', ROOM_TTL_MS: '600000' });
+  keys = new Keys(redis.prefix);
+  scripts = new Scripts(counted(client));
+  await scripts.load();
+  const u = new URL(redis.url);
+  jobs = new Jobs({ host: u.hostname, port: Number(u.port), maxRetriesPerRequest: null }, keys.bullPrefix(), log);
+});
+after(async () => {
+  await jobs?.close();
+  await client?.quit();
+  await redis?.stop();
+});
+
+class FakeFanout implements Fanout {
+  sent: { to: string; event: string; payload: unknown }[] = [];
+  toRoom(roomId: string, event: string, payload: unknown) {
+    this.sent.push({ to: `room:${roomId}`, event, payload });
+  }
+  toRoomLocal(roomId: string, event: string, payload: unknown) {
+    this.sent.push({ to: `local:${roomId}`, event, payload });
+  }
+  toUser(userId: string, event: string, payload: unknown) {
+    this.sent.push({ to: `user:${userId}`, event, payload });
+  }
+  replace() {}
+  *localRooms() {}
+  *localConns() {}
+}
+
+function fakeConn(data: Partial<ConnData> & { clientId: string; epoch: number }): Conn & { got: { event: string; payload: any }[]; rooms: Set<string> } {
+  const got: { event: string; payload: any }[] = [];
+  const rooms = new Set<string>();
+  return {
+    id: `sock-${data.clientId}-${data.epoch}`,
+    data: { userId: null, name: 'n', nodeInstance: 'i', connectedAt: 0, roomId: null, programRooms: [], replaced: false, ...data },
+    address: '10.0.0.1',
+    connected: true,
+    got,
+    rooms,
+    emit: (event: string, payload: unknown) => void got.push({ event, payload }),
+    joinRoom: async (id: string) => void rooms.add(id),
+    leaveRoom: async (id: string) => void rooms.delete(id),
+    joinUser: async () => undefined,
+    toOthersInRoom: () => undefined,
+    closeTransport: () => undefined,
+  } as unknown as Conn & { got: { event: string; payload: any }[]; rooms: Set<string> };
+}
+
+function world() {
+  const fanout = new FakeFanout();
+  const limits = new Limits(config, client, log);
+  const roomStore = new RoomStore(config, client, scripts, keys);
+  const sessions = new SessionStore(config, counted(client), scripts, keys);
+  const rooms = new RoomService(config, roomStore, limits);
+  const events = new EventService(config, new EventStore(config, client, scripts, keys), fanout);
+  const store = new MembershipStore(config, scripts, keys);
+  const membership = new MembershipService(config, store, sessions, roomStore, rooms, events, limits, counted(jobs), fanout, log);
+  return { fanout, roomStore, sessions, rooms, events, store, membership };
+}
+
+async function session(sessions: SessionStore, clientId: string): Promise<number> {
+  return (await sessions.connect({ clientId, presentedTokenHash: 'h', newTokenHash: 'h', userId: null, socketId: `s-${clientId}`, nodeInstance: 'i', now: Date.now() })).epoch;
+}
+
+describe('stores against a real Redis', () => {
+  test('the script registry and the files agree', () => {
+    const files = readdirSync(new URL('../../src/redis/scripts/', import.meta.url)).filter((f) => f.endsWith('.lua'));
+    assert.deepEqual(files.map((f) => f.replace(/\.lua$/, '')).sort(), Object.entries(SCRIPT_KEYS).map(([n, k]) => `${n}-${k}`).sort());
+  });
+
+  test('a rejoin costs at most 3 sequential round trips (cancel + flush + fill ride one)', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const e1 = await session(w.sessions, 'rt-client');
+    const conn1 = fakeConn({ clientId: 'rt-client', epoch: e1 });
+    await w.membership.join(conn1, { roomCode: room.code, guestName: 'rt' });
+    await w.membership.disconnected('rt-client', e1, 'transport close'); // away + eviction job
+    const e2 = await session(w.sessions, 'rt-client');
+    const conn2 = fakeConn({ clientId: 'rt-client', epoch: e2, roomId: room.code });
+    trips.count = 0;
+    const { result } = await w.membership.rejoin(conn2, room.code, { lastSeq: 1 });
+    const rejoinTrips = trips.count;
+    process.stdout.write(`# rejoin (was away, replay): ${rejoinTrips} sequential round trips\n`);
+    assert.ok(rejoinTrips <= 3, `rejoin took ${rejoinTrips} round trips`);
+    assert.equal(result.recovered, true);
+    assert.ok(conn2.rooms.has(room.code));
+    // The exact eviction job was cancelled.
+    const evict = await jobs['queue']('evict').getJob(`evict-rt-client-${e1}`);
+    assert.equal(evict, undefined, 'eviction job of the away epoch removed');
+  });
+
+  test('stale epochs are no-ops: an old rejoin, an old leave, an old eviction, an old away', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const e1 = await session(w.sessions, 'stale-c');
+    await w.membership.join(fakeConn({ clientId: 'stale-c', epoch: e1 }), { roomCode: room.code, guestName: 's' });
+    const e2 = await session(w.sessions, 'stale-c');
+    await w.membership.rejoin(fakeConn({ clientId: 'stale-c', epoch: e2, roomId: room.code }), room.code, {});
+    // The replaced connection's rejoin arrives late: refused, the member keeps epoch e2.
+    await assert.rejects(w.membership.rejoin(fakeConn({ clientId: 'stale-c', epoch: e1, roomId: room.code }), room.code, {}), (err: TetherError) => err.code === 'SESSION_REPLACED');
+    // Its deliberate goodbye, processed late, does not take the seat.
+    assert.equal(await w.store.remove(room.code, 'stale-c', { mode: 'leave', epoch: e1, reason: 'left' }), null);
+    // Its away and its eviction find the epoch moved on.
+    assert.equal(await w.store.markAway(room.code, 'stale-c', e1), null);
+    assert.equal(await w.membership.evict({ clientId: 'stale-c', roomId: room.code, epoch: e1 }), 'stale');
+    const m = JSON.parse((await client.hGet(keys.room(room.code).members, 'stale-c'))!) as { status: string; epoch: number };
+    assert.deepEqual([m.status, m.epoch], ['online', e2]);
+  });
+
+  test('the flush race: a return that lands while a flush runs is announced by the next flush', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const ids = ['f1', 'f2'];
+    const epochs: number[] = [];
+    for (const id of ids) {
+      const e = await session(w.sessions, id);
+      epochs.push(e);
+      await w.membership.join(fakeConn({ clientId: id, epoch: e }), { roomCode: room.code, guestName: id });
+    }
+    const away1 = await w.store.markAway(room.code, 'f1', epochs[0]!);
+    assert.ok(away1 && away1.flushGeneration > 0, 'the first change requests a flush');
+    const away2 = await w.store.markAway(room.code, 'f2', epochs[1]!);
+    assert.equal(away2?.flushGeneration, 0, 'one flush per window');
+    const first = await w.store.flush(room.code);
+    assert.deepEqual(first?.batch.away.sort(), ['f1', 'f2']);
+    // f1 comes back right after the flush took the set: the flag is gone, so this rejoin asks for the next flush.
+    const e = await session(w.sessions, 'f1');
+    const back = await w.store.rejoin(room.code, { clientId: 'f1', epoch: e, member: true, now: Date.now() });
+    assert.ok(back && back.wasAway && back.flushGeneration > away1.flushGeneration);
+    const second = await w.store.flush(room.code);
+    assert.deepEqual(second?.batch.returned, ['f1']);
+    // Away and back within one window: announced not at all.
+    const e3 = await session(w.sessions, 'f1');
+    await w.store.markAway(room.code, 'f1', e);
+    await w.store.rejoin(room.code, { clientId: 'f1', epoch: e3, member: true, now: Date.now() });
+    assert.equal(await w.store.flush(room.code), null, 'a blip within a window announces nothing');
+  });
+
+  test('one TTL rule: activity refreshes every state key of the room, pending included', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const e = await session(w.sessions, 'ttl-c');
+    await w.membership.join(fakeConn({ clientId: 'ttl-c', epoch: e, userId: null }), { roomCode: room.code, guestName: 't' });
+    await client.hSet(keys.room(room.code).users, 'someone', '1');
+    await client.hSet(keys.room(room.code).playback, 'gen', '1');
+    await client.hSet(keys.room(room.code).rtt, 'ttl-c', '20');
+    await w.store.markAway(room.code, 'ttl-c', e); // creates pending
+    for (const k of keys.roomState(room.code)) await client.pExpire(k, 5000);
+    await new EventStore(config, client, scripts, keys).append({ roomId: room.code, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${room.code}","type":"x","data":1,"from":"svc","ts":1}`, requireMember: false, budget: null });
+    for (const k of keys.roomState(room.code)) {
+      const ttl = await client.pTTL(k);
+      assert.ok(ttl > 500_000, `${k.split(':').pop()} refreshed to the room TTL (${ttl})`);
+    }
+  });
+
+  test('dedup: a resend appends nothing and returns the logged original; a resend takes no budget', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const store = new EventStore(config, client, scripts, keys);
+    const payload = (n: number) => `{"roomId":"${room.code}","type":"x","data":${n},"from":"c","ts":1}`;
+    const first = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(1), requireMember: false, budget: 'c:c' });
+    const again = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(2), requireMember: false, budget: 'c:c' });
+    assert.equal(first.duplicate, false);
+    assert.equal(again.duplicate, true);
+    assert.equal(again.seq, first.seq);
+    assert.deepEqual(again.duplicate && again.original?.payload, { seq: first.seq, roomId: room.code, type: 'x', data: 1, from: 'c', ts: 1 });
+    assert.equal((await store.head(room.code))?.seq, first.seq, 'nothing appended');
+  });
+
+  test('playback permissions and the sync buffer are decided by the scripts', async () => {
+    const w = world();
+    const room = await w.rooms.create({}, { userId: 'host-user' }, 'http');
+    const pb = new PlaybackStore(config, scripts, keys);
+    const eh = await session(w.sessions, 'pb-host');
+    await w.membership.join(fakeConn({ clientId: 'pb-host', epoch: eh, userId: 'host-user' }), { roomCode: room.code });
+    const em = await session(w.sessions, 'pb-member');
+    await w.membership.join(fakeConn({ clientId: 'pb-member', epoch: em }), { roomCode: room.code, guestName: 'm' });
+    const now = Date.now();
+    await assert.rejects(pb.command(room.code, { clientId: 'pb-member', action: 'start', trackId: 't', now }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+    await assert.rejects(pb.command(room.code, { clientId: 'stranger', action: 'start', trackId: 't', now }), (e: TetherError) => e.code === 'NOT_IN_ROOM');
+    // Default RTT 50 → buffer clamp(100, 100, 500) = 100; the slowest member decides.
+    const started = await pb.command(room.code, { clientId: 'pb-host', action: 'start', trackId: 't', now });
+    assert.ok(started.applied && started.event.syncBufferMs === 100);
+    await pb.reportRtt(room.code, 'pb-member', 180, true);
+    const seek = await pb.command(room.code, { clientId: 'pb-host', action: 'seek', positionMs: 10, now });
+    assert.ok(seek.applied && seek.event.syncBufferMs === 360);
+    await pb.reportRtt(room.code, 'pb-member', 10_000, true);
+    const capped = await pb.command(room.code, { clientId: 'pb-host', action: 'pause', now });
+    assert.ok(capped.applied && capped.event.syncBufferMs === 500, 'cap');
+    // Only the host grants; a granted member may command but not grant; the host keeps control.
+    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-host', allowed: false }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-host', allowed: false })).status, 'host_keeps_control');
+    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-member', allowed: true })).status, 'granted');
+    const byMember = await pb.command(room.code, { clientId: 'pb-member', action: 'seek', positionMs: 5, now });
+    assert.ok(byMember.applied);
+    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-member', allowed: true }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+  });
+});
