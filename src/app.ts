@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
-import { requireRedisUrl, type Config } from './config/index.js';
+import { requireRedis, type Config } from './config/index.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { collectDefaultMetrics, metrics } from './observability/metrics.js';
 import { NAMESPACE } from './protocol/events.js';
@@ -60,18 +60,14 @@ const REDIS_PROBE_TIMEOUT_MS = 1000;
 export async function createApp(config: Config): Promise<App> {
   const log = createLogger({ level: config.logLevel, nodeId: config.nodeId });
   collectDefaultMetrics();
-  const url = requireRedisUrl(config);
 
   // Infrastructure.
-  const redis: RedisConnections = await connectRedis(
-    { commands: url, adapter: config.redis.adapterUrl ?? url, queue: config.redis.queueUrl ?? url },
-    log,
-  );
-  const scripts = new Scripts(redis.commands);
+  const redis: RedisConnections = await connectRedis(requireRedis(config), log);
+  const scripts = new Scripts(redis.commands, () => redis.masters());
   await scripts.load();
   const keys = new Keys(config.redis.keyPrefix);
-  const jobs = new Jobs(redis.queue, keys.bullPrefix(), log);
-  const limits = new Limits(config, redis.commands, log);
+  const jobs = new Jobs(redis.queue, (partition) => keys.bullPrefix(partition), config.redis.queuePartitions, log);
+  const limits = new Limits(config, redis.client, log);
   const addressOf = addressResolver(config.limits.trustProxy);
 
   let drain: Drain | undefined;
@@ -79,7 +75,7 @@ export async function createApp(config: Config): Promise<App> {
     if (drain?.active) return { ready: false, reason: 'draining' };
     try {
       await Promise.race([
-        redis.commands.ping(),
+        redis.ping(),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), REDIS_PROBE_TIMEOUT_MS).unref()),
       ]);
       metrics.redisUp.set(1);
@@ -92,11 +88,11 @@ export async function createApp(config: Config): Promise<App> {
 
   // Transport.
   const http = createHttp(config, log);
-  const io = createIo(http.server, config, redis, log);
+  const { server: io, subscribed } = createIo(http.server, config, redis, log);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
-  const fanout = new SocketIoFanout(nsp, addressOf);
+  const fanout = new SocketIoFanout(nsp, addressOf, subscribed);
 
   // Liveness first: connections are indexed under its instance from the first handshake on.
   const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance: string) => {
@@ -164,6 +160,7 @@ export async function createApp(config: Config): Promise<App> {
     queue: REAP_QUEUE,
     schema: z.object({ v: z.literal(1) }),
     concurrency: 1,
+    perRoom: false,
     process: () =>
       reapDeadNodes(redis.commands, keys, sessionStore, [(s) => membership.disconnected(s.clientId, s.epoch, 'node lost'), (s) => inbox.reaped(s)], log),
   });

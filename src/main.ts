@@ -57,7 +57,7 @@ async function runPrimary(config: Config): Promise<void> {
   const say = (msg: string) => process.stdout.write(`tether: ${msg}\n`);
   let redis: LocalRedis | undefined;
   let redisUrl = config.redis.url;
-  if (!redisUrl) {
+  if (!redisUrl && config.redis.mode === 'standalone') {
     let binary: string;
     try {
       binary = ensureRedisServer(say);
@@ -77,7 +77,9 @@ async function runPrimary(config: Config): Promise<void> {
   setupMaster(httpServer, { loadBalancingMethod: 'least-connection' });
   let stopping = false;
   const fork = (index: number) => {
-    const worker = cluster.fork({ REDIS_URL: redisUrl, NODE_ID: `${config.nodeId}-w${index}`, TETHER_WORKER_INDEX: String(index) });
+    // Workers inherit the environment (REDIS_MODE and its variables included); REDIS_URL only
+    // when there is one (standalone), else the worker would refuse it next to REDIS_MODE=cluster.
+    const worker = cluster.fork({ ...(redisUrl ? { REDIS_URL: redisUrl } : {}), NODE_ID: `${config.nodeId}-w${index}`, TETHER_WORKER_INDEX: String(index) });
     worker.on('exit', (code, signal) => {
       if (stopping) return;
       say(`worker ${index} exited (${signal ?? code}); restarting it`);

@@ -16,6 +16,22 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const redisUrl = z
   .string()
   .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL');
+/** `host:port,host:port`: seeds of a Redis Cluster, or the Sentinels of a master. */
+const hostPorts = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, 'host:port entries, comma-separated'))
+      .min(1, 'at least one host:port'),
+  )
+  .transform((list) =>
+    list.map((hp) => {
+      const i = hp.lastIndexOf(':');
+      return { host: hp.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(hp.slice(i + 1)) };
+    }),
+  )
+  .refine((list) => list.every((n) => n.port > 0 && n.port < 65536), 'ports must be 1-65535');
 
 const schema = z
   .object({
@@ -28,9 +44,18 @@ const schema = z
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
+    REDIS_MODE: z.enum(['standalone', 'cluster', 'sentinel']).default('standalone'),
     REDIS_URL: redisUrl.optional(),
     REDIS_ADAPTER_URL: redisUrl.optional(),
     REDIS_QUEUE_URL: redisUrl.optional(),
+    REDIS_CLUSTER_NODES: hostPorts.optional(),
+    REDIS_SENTINELS: hostPorts.optional(),
+    REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, _ . - only').default('mymaster'),
+    REDIS_USERNAME: z.string().min(1).optional(),
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+    REDIS_TLS: bool.default(false),
+    QUEUE_PARTITIONS: int(1, 256).optional(),
     KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - only (max 32)')
@@ -100,6 +125,25 @@ const schema = z
     DRAIN_INTERVAL_MS: int(0, 60_000).default(200),
     DRAIN_RECONNECT_JITTER_MS: int(0, 120_000).default(2_000),
     SHUTDOWN_TIMEOUT_MS: int(1000, 600_000).default(25_000),
+  })
+  .superRefine((e, ctx) => {
+    // Which Redis variables belong to which REDIS_MODE: a variable of another mode is a mistake
+    // (a REDIS_URL left over next to REDIS_MODE=cluster would otherwise be silently ignored).
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (e.REDIS_MODE !== 'standalone') {
+      for (const v of ['REDIS_URL', 'REDIS_ADAPTER_URL', 'REDIS_QUEUE_URL'] as const) {
+        if (e[v] !== undefined) problem(v, `not used with REDIS_MODE=${e.REDIS_MODE} (commands, adapter and queues all follow the mode)`);
+      }
+    } else {
+      for (const v of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const) {
+        if (e[v] !== undefined && e[v] !== false) problem(v, 'only with REDIS_MODE=cluster or sentinel (standalone: put it in REDIS_URL, e.g. rediss://user:pass@host:6379)');
+      }
+    }
+    if (e.REDIS_MODE === 'cluster' && !e.REDIS_CLUSTER_NODES) problem('REDIS_CLUSTER_NODES', 'required with REDIS_MODE=cluster (host:port seeds, comma-separated)');
+    if (e.REDIS_MODE !== 'cluster' && e.REDIS_CLUSTER_NODES) problem('REDIS_CLUSTER_NODES', 'only with REDIS_MODE=cluster');
+    if (e.REDIS_MODE === 'sentinel' && !e.REDIS_SENTINELS) problem('REDIS_SENTINELS', 'required with REDIS_MODE=sentinel (host:port of the Sentinels, comma-separated)');
+    if (e.REDIS_MODE !== 'sentinel' && e.REDIS_SENTINELS) problem('REDIS_SENTINELS', 'only with REDIS_MODE=sentinel');
+    if (e.REDIS_MODE !== 'sentinel' && e.REDIS_SENTINEL_PASSWORD) problem('REDIS_SENTINEL_PASSWORD', 'only with REDIS_MODE=sentinel');
   });
 
 type Env = z.output<typeof schema>;
@@ -110,13 +154,7 @@ export interface Config {
   readonly workers: number;
   readonly nodeId: string;
   readonly logLevel: Env['LOG_LEVEL'];
-  readonly redis: {
-    /** Undefined only in the cluster primary before it starts a local redis-server. */
-    readonly url: string | undefined;
-    readonly adapterUrl: string | undefined;
-    readonly queueUrl: string | undefined;
-    readonly keyPrefix: string;
-  };
+  readonly redis: RedisConfig;
   readonly auth: {
     readonly jwtSecret: string | undefined;
     readonly serviceToken: string | undefined;
@@ -179,6 +217,38 @@ export interface Config {
   };
 }
 
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Where Redis is. `standalone`: one URL (and optionally separate ones for the adapter and the
+ * queues); `cluster`: seeds of a Redis Cluster; `sentinel`: the Sentinels and the master's name.
+ * Commands, the Socket.IO adapter and BullMQ all follow the same mode.
+ */
+export interface RedisConfig {
+  readonly mode: 'standalone' | 'cluster' | 'sentinel';
+  /** Standalone only; undefined in the `npm start` primary before it starts a local redis-server. */
+  readonly url: string | undefined;
+  readonly adapterUrl: string | undefined;
+  readonly queueUrl: string | undefined;
+  readonly clusterNodes: readonly RedisNode[];
+  readonly sentinels: readonly RedisNode[];
+  readonly sentinelName: string;
+  /** Cluster and sentinel: credentials and TLS of the data nodes (standalone: in the URL). */
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly sentinelPassword: string | undefined;
+  readonly tls: boolean;
+  readonly keyPrefix: string;
+  /** Hash-tagged BullMQ partitions the per-room queues are spread over (1 = the one `{<prefix>-bull}` tag). */
+  readonly queuePartitions: number;
+}
+
+/** BullMQ partitions by default: one tag is one slot is one master, so a cluster gets several. */
+export const DEFAULT_CLUSTER_QUEUE_PARTITIONS = 8;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -205,10 +275,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`,
     logLevel: e.LOG_LEVEL,
     redis: {
+      mode: e.REDIS_MODE,
       url: e.REDIS_URL,
       adapterUrl: e.REDIS_ADAPTER_URL ?? e.REDIS_URL,
       queueUrl: e.REDIS_QUEUE_URL ?? e.REDIS_URL,
+      clusterNodes: e.REDIS_CLUSTER_NODES ?? [],
+      sentinels: e.REDIS_SENTINELS ?? [],
+      sentinelName: e.REDIS_SENTINEL_NAME,
+      username: e.REDIS_USERNAME,
+      password: e.REDIS_PASSWORD,
+      sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+      tls: e.REDIS_TLS,
       keyPrefix: e.KEY_PREFIX,
+      queuePartitions: e.QUEUE_PARTITIONS ?? (e.REDIS_MODE === 'cluster' ? DEFAULT_CLUSTER_QUEUE_PARTITIONS : 1),
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
     corsOrigin: origins.length === 1 ? origins[0]! : origins,
@@ -259,10 +338,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
-/** Workers need a Redis URL; only the cluster primary may start without one (it starts Redis). */
-export function requireRedisUrl(config: Config): string {
-  if (!config.redis.url) throw new ConfigError(['REDIS_URL: required (e.g. redis://127.0.0.1:6379)']);
-  return config.redis.url;
+/**
+ * Workers need to know where Redis is; only the `npm start` primary may start without (it starts a
+ * local redis-server for standalone mode).
+ */
+export function requireRedis(config: Config): RedisConfig {
+  if (config.redis.mode === 'standalone' && !config.redis.url) {
+    throw new ConfigError(['REDIS_URL: required (e.g. redis://127.0.0.1:6379), or REDIS_MODE=cluster / sentinel with their variables']);
+  }
+  return config.redis;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -8,12 +8,30 @@ import { metrics } from '../observability/metrics.js';
  * (../shared/STYLE.md, rule 5): a deterministic job id (no ':' — BullMQ reserves it), a versioned
  * payload validated when dequeued, and a processor that re-reads the world (the epoch) and returns
  * 'stale' when it moved on, because an active BullMQ job cannot be removed.
+ *
+ * Partitions. All keys of one BullMQ queue must share a hash tag (its scripts touch several at
+ * once), so on a Redis Cluster one queue lives on one master. The per-room kinds (eviction, presence
+ * flush, playback sync) are therefore split by room into `partitions` queues of the same name, each
+ * under its own prefix `{<prefix>-bull-<i>}` (partition 0 keeps the historical `{<prefix>-bull}`,
+ * so a standalone deployment with one partition sees no change), and every room's jobs go to the
+ * partition its id hashes to — the same one for scheduling and cancelling, so a deterministic job
+ * id stays findable. Cluster-wide kinds (the reaper) stay one queue in partition 0.
  */
 export interface JobKind<S extends z.ZodType> {
   queue: string;
   schema: S;
   concurrency: number;
+  /** Jobs of this kind belong to a room and are scheduled with `{ room }`: one queue per partition. */
+  perRoom: boolean;
   process(data: z.output<S>): Promise<'done' | 'stale'>;
+}
+
+/** FNV-1a of the room id: stable across processes and versions, so every worker agrees. */
+export function partitionOf(room: string, partitions: number): number {
+  if (partitions <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < room.length; i++) h = Math.imul(h ^ room.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % partitions;
 }
 
 // Kept jobs only cost memory; failed ones are kept a while for inspection.
@@ -24,30 +42,43 @@ const DEFAULT_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: 200 },
 };
 
+/** Where a job goes: the partition of its room, or partition 0 for cluster-wide jobs. */
+export interface JobTarget {
+  room?: string;
+}
+
 export class Jobs {
-  private readonly queues = new Map<string, Queue>();
+  /** `<partition>/<name>` → queue */
+  private readonly queues = new Map<string, { name: string; queue: Queue }>();
   private readonly workers: Worker[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(
     private readonly connection: ConnectionOptions,
-    private readonly prefix: string,
+    /** BullMQ prefix of partition i (a distinct hash tag per partition). */
+    private readonly prefixOf: (partition: number) => string,
+    private readonly partitions: number,
     private readonly log: Logger,
   ) {}
 
-  private queue(name: string): Queue {
-    let q = this.queues.get(name);
+  private queue(name: string, partition: number): Queue {
+    const id = `${partition}/${name}`;
+    let q = this.queues.get(id)?.queue;
     if (!q) {
-      q = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
-      q.on('error', (err) => this.log.warn({ queue: name, err: err.message }, 'queue error'));
-      this.queues.set(name, q);
+      q = new Queue(name, { connection: this.connection, prefix: this.prefixOf(partition), defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      q.on('error', (err) => this.log.warn({ queue: name, partition, err: err.message }, 'queue error'));
+      this.queues.set(id, { name, queue: q });
     }
     return q;
   }
 
+  private partition(target: JobTarget | undefined): number {
+    return target?.room === undefined ? 0 : partitionOf(target.room, this.partitions);
+  }
+
   /** Adds a delayed job; an existing job with the same id makes this a no-op (BullMQ semantics). */
-  async schedule(queue: string, jobId: string, data: object, delayMs: number): Promise<void> {
-    await this.queue(queue).add(queue, data, { jobId, delay: delayMs });
+  async schedule(queue: string, jobId: string, data: object, delayMs: number, target?: JobTarget): Promise<void> {
+    await this.queue(queue, this.partition(target)).add(queue, data, { jobId, delay: delayMs });
   }
 
   /**
@@ -55,21 +86,28 @@ export class Jobs {
    * instead of a setInterval in every worker (which would run N times and die with its worker).
    */
   async every(queue: string, schedulerId: string, everyMs: number, data: object): Promise<void> {
-    await this.queue(queue).upsertJobScheduler(schedulerId, { every: everyMs }, { name: queue, data });
+    await this.queue(queue, 0).upsertJobScheduler(schedulerId, { every: everyMs }, { name: queue, data });
   }
 
-  /** Best effort: a job that is already running cannot be removed, which is why processors check epochs. */
-  async cancel(queue: string, jobId: string): Promise<void> {
+  /**
+   * Best effort: a job that is already running cannot be removed, which is why processors check
+   * epochs. `target` must be the one the job was scheduled with (its room's partition).
+   */
+  async cancel(queue: string, jobId: string, target?: JobTarget): Promise<void> {
     try {
-      await this.queue(queue).remove(jobId);
+      await this.queue(queue, this.partition(target)).remove(jobId);
     } catch (err) {
       this.log.debug({ queue, jobId, err: (err as Error).message }, 'job not removed');
     }
   }
 
-  /** Starts processing a job kind in this worker process. */
+  /** Starts processing a job kind in this worker process: every partition of a per-room kind. */
   work<S extends z.ZodType>(kind: JobKind<S>): void {
-    this.queue(kind.queue);
+    for (let p = 0; p < (kind.perRoom ? this.partitions : 1); p++) this.workPartition(kind, p);
+  }
+
+  private workPartition<S extends z.ZodType>(kind: JobKind<S>, partition: number): void {
+    this.queue(kind.queue, partition);
     const worker = new Worker(
       kind.queue,
       async (job) => {
@@ -88,7 +126,7 @@ export class Jobs {
       },
       {
         connection: this.connection,
-        prefix: this.prefix,
+        prefix: this.prefixOf(partition),
         concurrency: kind.concurrency,
         // BullMQ wakes one idle worker per delayed job; if that worker dies, the others only look
         // again after drainDelay (default 5 s). 1 s bounds how late an eviction or flush can be
@@ -104,21 +142,25 @@ export class Jobs {
     this.workers.push(worker);
   }
 
-  /** Samples job counts into tether_queue_jobs (called at scrape time). */
+  /** Samples job counts into tether_queue_jobs (called at scrape time), partitions summed. */
   async sampleDepths(): Promise<void> {
+    const totals = new Map<string, Record<string, number>>();
     await Promise.all(
-      [...this.queues].map(async ([name, q]) => {
-        const counts = await q.getJobCounts('delayed', 'waiting', 'active', 'failed');
-        for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: name, state }, n);
+      [...this.queues.values()].map(async ({ name, queue }) => {
+        const counts = await queue.getJobCounts('delayed', 'waiting', 'active', 'failed');
+        const sum = totals.get(name) ?? {};
+        for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
+        totals.set(name, sum);
       }),
     );
+    for (const [name, counts] of totals) for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: name, state }, n);
   }
 
   /** Stops taking new jobs, lets running ones finish, closes connections. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled(this.workers.map((w) => w.close()));
-      await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+      await Promise.allSettled([...this.queues.values()].map(({ queue }) => queue.close()));
     })();
     return this.closing;
   }

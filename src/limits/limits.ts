@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import { TetherError } from '../protocol/errors.js';
-import type { RedisCommands } from '../redis/client.js';
+import type { NodeRedis } from '../redis/client.js';
 
 /**
  * Limits that hold across the whole cluster because they live in Redis (rate-limiter-flexible's
@@ -37,7 +37,8 @@ export class Limits {
 
   constructor(
     private readonly config: Config,
-    redis: RedisCommands,
+    /** node-redis of any topology: rate-limiter-flexible's scripts and MULTIs take one key each. */
+    redis: NodeRedis,
     private readonly log: Logger,
   ) {
     const l = config.limits;

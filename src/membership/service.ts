@@ -134,7 +134,7 @@ export class MembershipService {
 
     const housekeeping: Promise<unknown>[] = [];
     // The pending eviction is a no-op now (the member's epoch moved); removing it saves the work.
-    if (r.wasAway && r.previousEpoch > 0) housekeeping.push(this.jobs.cancel(EVICT_QUEUE, jobId('evict', clientId, r.previousEpoch)));
+    if (r.wasAway && r.previousEpoch > 0) housekeeping.push(this.jobs.cancel(EVICT_QUEUE, jobId('evict', clientId, r.previousEpoch), { room: roomId }));
     if (r.flushGeneration > 0) housekeeping.push(this.scheduleFlush(roomId, r.flushGeneration));
 
     const read = r.read;
@@ -197,7 +197,7 @@ export class MembershipService {
     // away without a pending eviction, even if this process dies between the two steps. (A job
     // that fires while the member is still online under this epoch is a no-op; the id is
     // deterministic, so a repeated call adds nothing.)
-    await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs);
+    await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs, { room: roomId });
     const away = await this.store.markAway(roomId, clientId, epoch).catch((err: unknown) => {
       // NOT_IN_ROOM: evicted or left meanwhile; nothing to mark.
       if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') return null;
@@ -233,7 +233,7 @@ export class MembershipService {
 
   private async scheduleFlush(roomId: string, generation: number): Promise<void> {
     try {
-      await this.jobs.schedule(FLUSH_QUEUE, jobId('flush', roomId, generation), { v: 1, roomId, generation }, this.config.sessions.reconnectFlushMs);
+      await this.jobs.schedule(FLUSH_QUEUE, jobId('flush', roomId, generation), { v: 1, roomId, generation }, this.config.sessions.reconnectFlushMs, { room: roomId });
     } catch (err) {
       // The flag (set by the script) expires by itself, so the next presence change schedules a
       // flush; a dropped flush only delays an announcement.
@@ -269,12 +269,14 @@ export class MembershipService {
         queue: EVICT_QUEUE,
         schema: z.object({ v: z.literal(1), clientId: z.string(), roomId: z.string(), epoch: z.number().int() }),
         concurrency: 50,
+        perRoom: true,
         process: (job: { clientId: string; roomId: string; epoch: number }) => this.evict(job),
       },
       {
         queue: FLUSH_QUEUE,
         schema: z.object({ v: z.literal(1), roomId: z.string(), generation: z.number().int() }),
         concurrency: 50,
+        perRoom: true,
         process: (job: { roomId: string }) => this.flush(job.roomId),
       },
     ] as JobKind<z.ZodType>[];

@@ -97,8 +97,9 @@ export class PlaybackService {
    */
   private async schedule(job: PlaybackSyncJob, delayMs: number): Promise<void> {
     const base = jobId('psync', job.roomId, job.generation, job.tick);
-    await this.jobs.schedule(PLAYBACK_SYNC_QUEUE, base, job, delayMs);
-    await this.jobs.schedule(PLAYBACK_SYNC_QUEUE, `${base}-b`, job, delayMs + Math.round(this.config.playback.syncIntervalMs / 4));
+    const room = { room: job.roomId };
+    await this.jobs.schedule(PLAYBACK_SYNC_QUEUE, base, job, delayMs, room);
+    await this.jobs.schedule(PLAYBACK_SYNC_QUEUE, `${base}-b`, job, delayMs + Math.round(this.config.playback.syncIntervalMs / 4), room);
   }
 
   /**
@@ -125,6 +126,6 @@ export class PlaybackService {
 
   /** The BullMQ job kind to register with jobs.work() in the composition root. */
   syncJobKind(): JobKind<typeof PlaybackSyncJob> {
-    return { queue: PLAYBACK_SYNC_QUEUE, schema: PlaybackSyncJob, concurrency: 50, process: (job) => this.syncTick(job) };
+    return { queue: PLAYBACK_SYNC_QUEUE, schema: PlaybackSyncJob, concurrency: 50, perRoom: true, process: (job) => this.syncTick(job) };
   }
 }

@@ -92,10 +92,12 @@ export class Keys {
   }
 
   /**
-   * BullMQ prefix: one hash tag for all queue keys (BullMQ's own scripts touch several keys of a
-   * queue at once and need them in one slot on Redis Cluster).
+   * BullMQ prefix of a queue partition: one hash tag for all keys of a queue (BullMQ's own scripts
+   * touch several keys of a queue at once and need them in one slot on Redis Cluster), a different
+   * tag per partition so that partitions spread over the masters. Partition 0 is the historical
+   * `{<prefix>-bull}`.
    */
-  bullPrefix(): string {
-    return `{${this.prefix}-bull}`;
+  bullPrefix(partition = 0): string {
+    return partition === 0 ? `{${this.prefix}-bull}` : `{${this.prefix}-bull-${partition}}`;
   }
 }

@@ -3,13 +3,21 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TetherError, type ErrorCode } from '../protocol/errors.js';
 import { timeRedis } from '../observability/metrics.js';
-import type { RedisCommands } from './client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RedisCommands, RedisNodeCommands } from './client.js';
 
 /**
  * Lua scripts live in ./scripts/<name>-<numberOfKeys>.lua (BullMQ's convention). `--@include x`
  * inlines ./scripts/includes/x.lua, so helpers such as append_event exist once. Scripts are read
  * and hashed once at start; calls use EVALSHA and fall back to EVAL when Redis has not seen the
  * script (a restarted or failed-over Redis forgets its script cache).
+ *
+ * On a Redis Cluster a call is routed by its first key, and every key of a Tether script carries
+ * the same hash tag, so it runs on the one master owning that slot. Script caches are per node: a
+ * script preloaded on one master is unknown to another, to a replica promoted after a failover and
+ * to the new owner of a migrated slot. The NOSCRIPT fallback needs nothing more for that: EVAL is
+ * routed by the same first key, so it reaches (and loads the script into) exactly the master that
+ * said NOSCRIPT.
  */
 
 /** Negative script return codes, mapped to the error catalogue in one place. */
@@ -90,14 +98,26 @@ function loadScripts(): Map<ScriptName, Script> {
 
 export type ScriptReply = number | string | null | ScriptReply[];
 
+/**
+ * While a slot migrates, a multi-key command whose keys are split between the two masters (or not
+ * all created yet: a room's pending set) is answered TRYAGAIN instead of being run; it is safe to
+ * send again, and the migration of one slot takes milliseconds to seconds.
+ */
+const TRYAGAIN_DELAYS_MS = [5, 10, 20, 40, 80, 160, 250, 250, 250, 500, 500, 1000, 1000, 1000, 1000];
+
 export class Scripts {
   private readonly scripts = loadScripts();
 
-  constructor(private readonly redis: RedisCommands) {}
+  constructor(
+    private readonly redis: RedisCommands,
+    /** Every master of the topology (one outside a Cluster). */
+    private readonly masters: () => Promise<RedisNodeCommands[]>,
+  ) {}
 
-  /** Preloads every script so the first request of each kind does not pay for EVAL. */
+  /** Preloads every script on every master so the first request of each kind does not pay for EVAL. */
   async load(): Promise<void> {
-    await Promise.all([...this.scripts.values()].map((s) => this.redis.scriptLoad(s.source)));
+    const masters = await this.masters();
+    await Promise.all(masters.flatMap((m) => [...this.scripts.values()].map((s) => m.scriptLoad(s.source))));
   }
 
   async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<ScriptReply[]> {
@@ -106,13 +126,21 @@ export class Scripts {
     if (keys.length !== script.numberOfKeys) throw new Error(`${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
     const options = { keys, arguments: args.map(String) };
     return timeRedis(name, async () => {
-      try {
-        return (await this.redis.evalSha(script.sha, options)) as ScriptReply[];
-      } catch (err) {
-        if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-          return (await this.redis.eval(script.source, options)) as ScriptReply[];
+      for (let attempt = 0; ; attempt++) {
+        try {
+          try {
+            return (await this.redis.evalSha(script.sha, options)) as ScriptReply[];
+          } catch (err) {
+            if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+              return (await this.redis.eval(script.source, options)) as ScriptReply[];
+            }
+            throw err;
+          }
+        } catch (err) {
+          const delay = TRYAGAIN_DELAYS_MS[attempt];
+          if (!(err instanceof Error && err.message.startsWith('TRYAGAIN')) || delay === undefined) throw err;
+          await sleep(delay);
         }
-        throw err;
       }
     });
   }

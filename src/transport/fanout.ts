@@ -21,6 +21,7 @@ export class SocketConn implements Conn {
   constructor(
     readonly socket: TetherSocket,
     private readonly addressOf: (req: IncomingMessage) => string,
+    private readonly subscribed: (room: string) => Promise<void>,
   ) {}
 
   get id(): string {
@@ -38,14 +39,17 @@ export class SocketConn implements Conn {
   emit<E extends ServerEvent>(event: E, payload: EventPayload<E>): void {
     (this.socket.emit as unknown as Emit)(event, payload);
   }
+  /** Resolves once this worker receives the room's broadcasts: a fill from the log read after it misses nothing. */
   async joinRoom(roomId: string): Promise<void> {
     await this.socket.join(socketRoom(roomId));
+    await this.subscribed(socketRoom(roomId));
   }
   async leaveRoom(roomId: string): Promise<void> {
     await this.socket.leave(socketRoom(roomId));
   }
   async joinUser(userId: string): Promise<void> {
     await this.socket.join(userRoom(userId));
+    await this.subscribed(userRoom(userId));
   }
   toOthersInRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {
     (this.socket.to(socketRoom(roomId)).emit as unknown as Emit)(event, payload);
@@ -60,6 +64,8 @@ export class SocketIoFanout implements Fanout {
   constructor(
     private readonly nsp: TetherNamespace,
     private readonly addressOf: (req: IncomingMessage) => string,
+    /** From the adapter: when a just-joined room's broadcasts reach this worker (see transport/io.ts). */
+    private readonly subscribed: (room: string) => Promise<void> = async () => undefined,
   ) {
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
   }
@@ -98,10 +104,10 @@ export class SocketIoFanout implements Fanout {
   }
 
   *localConns(): Iterable<Conn> {
-    for (const socket of this.nsp.sockets.values()) yield new SocketConn(socket, this.addressOf);
+    for (const socket of this.nsp.sockets.values()) yield new SocketConn(socket, this.addressOf, this.subscribed);
   }
 
   conn(socket: TetherSocket): Conn {
-    return new SocketConn(socket, this.addressOf);
+    return new SocketConn(socket, this.addressOf, this.subscribed);
   }
 }

@@ -1,18 +1,39 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Config } from '../config/index.js';
-import type { RedisCommands, RedisConnections } from '../redis/client.js';
+import type { NodeRedis, RedisConnections } from '../redis/client.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TetherServer } from './types.js';
+
+export interface TetherIo {
+  server: TetherServer;
+  /**
+   * Resolves once this worker receives the broadcasts of a Socket.IO room it just joined a socket
+   * to (at once with the classic adapter, whose one pattern subscription covers every room).
+   */
+  subscribed(room: string): Promise<void>;
+}
 
 /**
  * The Socket.IO server and its adapter — the one place that decides how broadcasts cross workers.
  * Socket.IO's own connection state recovery stays off: it lives in one worker's memory and does
  * not survive a restart; Tether's catch-up log in Redis replaces it.
+ *
+ * Standalone and Sentinel: the classic adapter (PUBLISH/PSUBSCRIBE; every worker receives every
+ * broadcast and drops those for rooms it does not hold). Redis Cluster: classic PUBLISH is copied
+ * to every node of the cluster, so there the sharded adapter is used (SPUBLISH/SSUBSCRIBE, Redis
+ * 7): a channel lives on the master owning its slot, and in the "dynamic" subscription mode every
+ * Socket.IO room gets its own channel, so a worker receives only the rooms it holds sockets in and
+ * the channels spread over the masters. Tether's traffic is one namespace (/sync), which "static"
+ * mode would put on one channel — one slot, one master, every broadcast to every worker, the very
+ * thing sharding is for. "dynamic-private" would add a channel per socket (a SSUBSCRIBE per
+ * connect, thousands in a reconnect storm) for what Tether sends to one socket across workers: only
+ * the takeover notice, which goes through the namespace channel instead.
  */
-export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger): TetherServer {
+export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger): TetherIo {
   const io: TetherServer = new Server(httpServer, {
     pingInterval: config.ws.pingInterval,
     pingTimeout: config.ws.pingTimeout,
@@ -20,16 +41,76 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
     cors: { origin: config.corsOrigin, credentials: config.corsOrigin !== '*' },
     serveClient: false,
   });
-  io.adapter(
-    createAdapter(guardPublishes(redis.adapterPub, log), redis.adapterSub, {
-      // "-json": the channel changed with the parser, so a worker of an older version (msgpack)
-      // never tries to decode these messages during a rolling deploy, nor these workers theirs.
-      key: `${config.redis.keyPrefix}-io-json`,
-      requestsTimeout: 5000,
-      parser: JSON_PARSER,
-    }),
-  );
-  return io;
+  // "-json": the channel changed with the parser, so a worker of an older version (msgpack)
+  // never tries to decode these messages during a rolling deploy, nor these workers theirs.
+  const channelPrefix = `${config.redis.keyPrefix}-io-json`;
+  if (redis.mode !== 'cluster') {
+    io.adapter(
+      createAdapter(guardPublishes(redis.adapterPub, 'publish', log), redis.adapterSub, {
+        key: channelPrefix,
+        requestsTimeout: 5000,
+        parser: JSON_PARSER,
+      }),
+    );
+    return { server: io, subscribed: async () => undefined };
+  }
+  // The sharded adapter has no parser option: it writes JSON.stringify of every message without
+  // binary (Tether never sends binary) and reads JSON for what starts with '{' — the same JSON as
+  // JSON_PARSER, checked by the same 1e308 / lone-surrogate tests on the cluster topology.
+  const subscribed = trackSubscriptions(redis.adapterSub, (room) => `${channelPrefix}#${NAMESPACE}#${room}#`, log);
+  io.adapter(createShardedAdapter(guardPublishes(redis.adapterPub, 'sPublish', log), redis.adapterSub, { channelPrefix, subscriptionMode: 'dynamic' }));
+  return { server: io, subscribed };
+}
+
+const NAMESPACE = '/sync';
+const SUBSCRIBE_WAIT_MS = 2000;
+
+/**
+ * The sharded adapter subscribes to a room's channel when the room's first local socket joins it,
+ * without waiting for Redis to confirm, and lets a failed SSUBSCRIBE go unhandled. A broadcast
+ * published between the join and the confirmation would pass this worker by, after the join's
+ * fill from the log had already been read — a gap only the next room head would repair. So the
+ * transport awaits the confirmation before it fills (bounded: Redis being away must not hold a
+ * join), and a failed SSUBSCRIBE is retried while the room is still held here, instead of leaving
+ * the room deaf on this worker.
+ */
+function trackSubscriptions(sub: NodeRedis, channelOf: (room: string) => string, log: Logger): (room: string) => Promise<void> {
+  type Sub = (channels: string | string[], listener: unknown, bufferMode?: boolean) => Promise<unknown>;
+  const client = sub as unknown as { sSubscribe: Sub; sUnsubscribe: Sub };
+  const sSubscribe = client.sSubscribe.bind(sub);
+  const sUnsubscribe = client.sUnsubscribe.bind(sub);
+  const wanted = new Set<string>();
+  const pending = new Map<string, Promise<void>>();
+  let failing = false;
+  client.sSubscribe = (channels, listener, bufferMode) => {
+    const channel = ([] as string[]).concat(channels)[0]!;
+    wanted.add(channel);
+    const attempt = async (n: number): Promise<void> => {
+      try {
+        await sSubscribe(channels, listener, bufferMode);
+        failing = false;
+      } catch (err) {
+        if (!failing) log.warn({ channel, err: (err as Error).message }, 'SSUBSCRIBE failed: retrying while the room is held here (clients fill from room heads meanwhile)');
+        failing = true;
+        await sleep(Math.min(100 * 2 ** n, 2000));
+        if (wanted.has(channel)) await attempt(n + 1);
+      }
+    };
+    const done = attempt(0);
+    pending.set(channel, done);
+    void done.finally(() => {
+      if (pending.get(channel) === done) pending.delete(channel);
+    });
+    return done;
+  };
+  client.sUnsubscribe = (channels, listener, bufferMode) => {
+    for (const c of ([] as string[]).concat(channels)) wanted.delete(c);
+    return sUnsubscribe(channels, listener, bufferMode).catch((err: unknown) => log.debug({ err: (err as Error).message }, 'SUNSUBSCRIBE failed'));
+  };
+  return async (room) => {
+    const done = pending.get(channelOf(room));
+    if (done) await Promise.race([done, sleep(SUBSCRIBE_WAIT_MS)]);
+  };
 }
 
 /**
@@ -56,10 +137,12 @@ const JSON_PARSER = {
  * --unhandled-rejections=strict). The broadcast is lost either way — its event is in the room's
  * log, and room heads let clients fill it — so the failure is counted, and logged once per outage.
  */
-function guardPublishes(client: RedisCommands, log: Logger): RedisCommands {
-  const publish = client.publish.bind(client);
+function guardPublishes(client: NodeRedis, method: 'publish' | 'sPublish', log: Logger): NodeRedis {
+  type Publish = (...args: unknown[]) => Promise<number>;
+  const target = client as unknown as Record<typeof method, Publish>;
+  const publish = target[method].bind(client);
   let failing = false;
-  (client as unknown as { publish: (...a: Parameters<typeof publish>) => Promise<number> }).publish = (...args) =>
+  target[method] = (...args) =>
     publish(...args).then(
       (n) => {
         failing = false;

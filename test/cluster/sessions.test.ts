@@ -7,8 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
-import { redisClient, type TestRedis } from '../helpers/redis.ts';
+import { redisClient, testQueue, type TestRedis } from '../helpers/redis.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { startWorker, type Worker } from '../helpers/workers.ts';
 import { startProxy } from '../helpers/proxy.ts';
@@ -175,7 +174,7 @@ describe('sessions', () => {
     const mine = record(back.socket);
     await until(() => mine.some((e) => e.name === 'room:rejoined'), 3000, 'automatic rejoin from the handshake');
     // An eviction for the old epoch that nobody cancelled (e.g. cancel failed) runs now.
-    const queue = new Queue('evict', { connection: { url: redis.url, maxRetriesPerRequest: null } as never, prefix: new Keys(redis.prefix).bullPrefix() });
+    const queue = testQueue(redis, 'evict', room.code);
     try {
       const job = await queue.add('evict', { v: 1, clientId: c.session.clientId, roomId: room.code, epoch: c.session.epoch }, { jobId: `evict-stale-${Date.now()}` });
       await until(async () => ['completed', 'unknown'].includes(await job.getState()), 5000, 'stale job processed');

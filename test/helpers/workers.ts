@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/cluster/local-redis.ts';
 import { track } from './processes.ts';
+import { redisEnv } from './redis.ts';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export const JWT_SECRET = 'test-secret-0123456789abcdef';
@@ -42,7 +43,7 @@ export async function startWorker(opts: { redisUrl: string; prefix: string; node
         PATH: process.env.PATH ?? '',
         HOST: '127.0.0.1',
         PORT: String(port),
-        REDIS_URL: opts.redisUrl,
+        ...redisEnv(opts.redisUrl),
         KEY_PREFIX: opts.prefix,
         NODE_ID: nodeId,
         JWT_SECRET,

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { Scripts, SCRIPT_KEYS } from '../../src/redis/scripts.ts';
-import type { RedisCommands } from '../../src/redis/client.ts';
-import { Jobs } from '../../src/jobs/queues.ts';
+import { connectRedis, type RedisCommands, type RedisConnections } from '../../src/redis/client.ts';
+import { Jobs, partitionOf } from '../../src/jobs/queues.ts';
 import { Limits } from '../../src/limits/limits.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { RoomStore } from '../../src/rooms/store.ts';
@@ -23,11 +23,15 @@ import { EventService } from '../../src/events/service.ts';
 import { PlaybackStore } from '../../src/playback/store.ts';
 import type { Conn, ConnData, Fanout } from '../../src/fanout/port.ts';
 import { TetherError } from '../../src/protocol/errors.ts';
-import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
+import { redisClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.ts';
 import { readdirSync } from 'node:fs';
 
 let redis: TestRedis;
+let conns: RedisConnections;
+/** The stores' connection, of the topology under test (TEST_REDIS_TOPOLOGY). */
 let client: RedisCommands;
+/** For arranging and inspecting keys. */
+let raw: TestRedisClient;
 let config: Config;
 let keys: Keys;
 let scripts: Scripts;
@@ -53,17 +57,19 @@ function counted<T extends object>(target: T): T {
 
 before(async () => {
   redis = await startRedis();
-  client = (await redisClient(redis.url)) as unknown as RedisCommands;
-  config = loadConfig({ REDIS_URL: redis.url, KEY_PREFIX: redis.prefix, GRACE_PERIOD_MS: '60000', RECONNECT_FLUSH_MS: '60000', ROOM_TTL_MS: '600000' });
+  config = loadConfig({ ...redis.env, KEY_PREFIX: redis.prefix, GRACE_PERIOD_MS: '60000', RECONNECT_FLUSH_MS: '60000', ROOM_TTL_MS: '600000' });
+  conns = await connectRedis(config.redis, log);
+  client = conns.commands;
+  raw = await redisClient(redis.url);
   keys = new Keys(redis.prefix);
-  scripts = new Scripts(counted(client));
+  scripts = new Scripts(counted(client), () => conns.masters());
   await scripts.load();
-  const u = new URL(redis.url);
-  jobs = new Jobs({ host: u.hostname, port: Number(u.port), maxRetriesPerRequest: null }, keys.bullPrefix(), log);
+  jobs = new Jobs(conns.queue, (p) => keys.bullPrefix(p), config.redis.queuePartitions, log);
 });
 after(async () => {
   await jobs?.close();
-  await client?.quit();
+  await conns?.close();
+  await raw?.quit();
   await redis?.stop();
 });
 
@@ -104,7 +110,7 @@ function fakeConn(data: Partial<ConnData> & { clientId: string; epoch: number })
 
 function world() {
   const fanout = new FakeFanout();
-  const limits = new Limits(config, client, log);
+  const limits = new Limits(config, conns.client, log);
   const roomStore = new RoomStore(config, client, scripts, keys);
   const sessions = new SessionStore(config, counted(client), scripts, keys);
   const rooms = new RoomService(config, roomStore, limits);
@@ -141,7 +147,7 @@ describe('stores against a real Redis', () => {
     assert.equal(result.recovered, true);
     assert.ok(conn2.rooms.has(room.code));
     // The exact eviction job was cancelled.
-    const evict = await jobs['queue']('evict').getJob(`evict-rt-client-${e1}`);
+    const evict = await jobs['queue']('evict', partitionOf(room.code, config.redis.queuePartitions)).getJob(`evict-rt-client-${e1}`);
     assert.equal(evict, undefined, 'eviction job of the away epoch removed');
   });
 
@@ -159,7 +165,7 @@ describe('stores against a real Redis', () => {
     // Its away and its eviction find the epoch moved on.
     assert.equal(await w.store.markAway(room.code, 'stale-c', e1), null);
     assert.equal(await w.membership.evict({ clientId: 'stale-c', roomId: room.code, epoch: e1 }), 'stale');
-    const m = JSON.parse((await client.hGet(keys.room(room.code).members, 'stale-c'))!) as { status: string; epoch: number };
+    const m = JSON.parse((await raw.hGet(keys.room(room.code).members, 'stale-c'))!) as { status: string; epoch: number };
     assert.deepEqual([m.status, m.epoch], ['online', e2]);
   });
 
@@ -197,14 +203,14 @@ describe('stores against a real Redis', () => {
     const room = await w.rooms.create({}, { userId: 'host' }, 'http');
     const e = await session(w.sessions, 'ttl-c');
     await w.membership.join(fakeConn({ clientId: 'ttl-c', epoch: e, userId: null }), { roomCode: room.code, guestName: 't' });
-    await client.hSet(keys.room(room.code).users, 'someone', '1');
-    await client.hSet(keys.room(room.code).playback, 'gen', '1');
-    await client.hSet(keys.room(room.code).rtt, 'ttl-c', '20');
+    await raw.hSet(keys.room(room.code).users, 'someone', '1');
+    await raw.hSet(keys.room(room.code).playback, 'gen', '1');
+    await raw.hSet(keys.room(room.code).rtt, 'ttl-c', '20');
     await w.store.markAway(room.code, 'ttl-c', e); // creates pending
-    for (const k of keys.roomState(room.code)) await client.pExpire(k, 5000);
+    for (const k of keys.roomState(room.code)) await raw.pExpire(k, 5000);
     await new EventStore(config, client, scripts, keys).append({ roomId: room.code, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${room.code}","type":"x","data":1,"from":"svc","ts":1}`, requireMember: false, budget: null });
     for (const k of keys.roomState(room.code)) {
-      const ttl = await client.pTTL(k);
+      const ttl = await raw.pTTL(k);
       assert.ok(ttl > 500_000, `${k.split(':').pop()} refreshed to the room TTL (${ttl})`);
     }
   });
@@ -250,5 +256,18 @@ describe('stores against a real Redis', () => {
     const byMember = await pb.command(room.code, { clientId: 'pb-member', action: 'seek', positionMs: 5, now });
     assert.ok(byMember.applied);
     await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-member', allowed: true }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+  });
+  test('a script unknown to a master (flushed, a promoted replica, a slot\'s new owner) falls back to EVAL on that very master', async () => {
+    const w = world();
+    const masters = (await conns.masters()) as unknown as TestRedisClient[];
+    const sha = (scripts as unknown as { scripts: Map<string, { sha: string }> }).scripts.get('snapshot')!.sha;
+    // Rooms whose slots cover every master of the topology (24 ids over 3 masters: checked below).
+    const rooms = await Promise.all(Array.from({ length: 24 }, (_, i) => w.rooms.create({}, { userId: `ns-${i}` }, 'http')));
+    for (const m of masters) await m.scriptFlush();
+    for (const m of masters) assert.deepEqual(await m.scriptExists(sha), [0]);
+    for (const room of rooms) assert.equal((await w.roomStore.snapshot(room.id)).room.id, room.id);
+    // Every master that was asked loaded the script through the fallback — all of them.
+    for (const m of masters) assert.deepEqual(await m.scriptExists(sha), [1], 'each master got the script by EVAL');
+    process.stdout.write(`# NOSCRIPT fallback exercised on ${masters.length} master(s)\n`);
   });
 });
