@@ -63,7 +63,11 @@ export async function createApp(config: Config): Promise<App> {
 
   // Infrastructure.
   const redis: RedisConnections = await connectRedis(requireRedis(config), log);
-  const scripts = new Scripts(redis.commands, () => redis.masters());
+  const scripts = new Scripts(redis.commands, () => redis.masters(), {
+    replicas: config.redis.waitReplicas,
+    timeoutMs: config.redis.waitTimeoutMs,
+    wait: (key, replicas, timeoutMs) => redis.waitForReplicas(key, replicas, timeoutMs),
+  });
   await scripts.load();
   const keys = new Keys(config.redis.keyPrefix);
   const jobs = new Jobs(redis.queue, (partition) => keys.bullPrefix(partition), config.redis.queuePartitions, log);

@@ -56,6 +56,8 @@ const schema = z
     REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
     REDIS_TLS: bool.default(false),
     QUEUE_PARTITIONS: int(1, 256).optional(),
+    REDIS_WAIT_REPLICAS: int(0, 16).default(0),
+    REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(250),
     KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - only (max 32)')
@@ -244,6 +246,12 @@ export interface RedisConfig {
   readonly keyPrefix: string;
   /** Hash-tagged BullMQ partitions the per-room queues are spread over (1 = the one `{<prefix>-bull}` tag). */
   readonly queuePartitions: number;
+  /**
+   * Replicas that must have a state change (WAIT) before it is acknowledged to a client; 0: none
+   * (replication stays asynchronous, a failover can lose the last acknowledged writes).
+   */
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
 }
 
 /** BullMQ partitions by default: one tag is one slot is one master, so a cluster gets several. */
@@ -288,6 +296,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tls: e.REDIS_TLS,
       keyPrefix: e.KEY_PREFIX,
       queuePartitions: e.QUEUE_PARTITIONS ?? (e.REDIS_MODE === 'cluster' ? DEFAULT_CLUSTER_QUEUE_PARTITIONS : 1),
+      waitReplicas: e.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
     corsOrigin: origins.length === 1 ? origins[0]! : origins,

@@ -202,6 +202,11 @@ export const metrics = {
     help: 'Cross-worker broadcasts the Redis adapter could not publish (Redis down); room heads let clients fill the gap',
     registers: [registry],
   }),
+  replicationWaitTimeouts: new client.Counter({
+    name: 'tether_redis_replication_wait_timeouts_total',
+    help: 'Writes acknowledged although fewer than REDIS_WAIT_REPLICAS replicas confirmed them within REDIS_WAIT_TIMEOUT_MS (a failover could lose them)',
+    registers: [registry],
+  }),
   roomHeads: new client.Counter({
     name: 'tether_room_heads_total',
     help: 'room:head messages emitted by this worker to its local sockets',

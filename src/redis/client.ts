@@ -64,6 +64,11 @@ export interface RedisConnections {
   masters(): Promise<RedisNodeCommands[]>;
   /** Resolves when Redis answers: on a Cluster, when any master does (one master down must not make every worker unready). */
   ping(): Promise<void>;
+  /**
+   * WAIT on the connection that wrote `key` (its master's): resolves with how many replicas have
+   * every write this connection made so far, once `replicas` do or after `timeoutMs`.
+   */
+  waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -160,6 +165,7 @@ async function connectStandalone(config: RedisConfig, watch: Watch, log: Logger)
     queue: queueOptionsFromUrl(config.queueUrl ?? url),
     masters: async () => [commands],
     ping: async () => void (await commands.ping()),
+    waitForReplicas: async (_key, replicas, timeoutMs) => Number(await commands.sendCommand(['WAIT', String(replicas), String(timeoutMs)])),
     close: once(() => Promise.allSettled(clients.map((c) => (c.isOpen ? c.close() : undefined)))),
   };
 }
@@ -184,6 +190,7 @@ async function connectCluster(config: RedisConfig, watch: Watch, log: Logger): P
     queue,
     masters,
     ping: async () => void (await Promise.any((await masters()).map((m) => m.ping()))),
+    waitForReplicas: async (key, replicas, timeoutMs) => Number(await commands.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)])),
     close: once(async () => {
       await Promise.allSettled([commands, adapterPub, adapterSub].map((c) => (c.isOpen ? c.close() : undefined)));
       queue.disconnect();
@@ -207,6 +214,7 @@ async function connectSentinel(config: RedisConfig, watch: Watch, log: Logger): 
     queue,
     masters: async () => [commands],
     ping: async () => void (await commands.ping()),
+    waitForReplicas: async (_key, replicas, timeoutMs) => Number(await commands.sendCommand(false, ['WAIT', String(replicas), String(timeoutMs)])),
     close: once(async () => {
       await Promise.allSettled([commands, adapterPub, adapterSub].map((c) => (c.isOpen ? c.close() : undefined)));
       queue.disconnect();

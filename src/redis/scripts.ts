@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TetherError, type ErrorCode } from '../protocol/errors.js';
-import { timeRedis } from '../observability/metrics.js';
+import { metrics, timeRedis } from '../observability/metrics.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisCommands, RedisNodeCommands } from './client.js';
 
@@ -105,6 +105,22 @@ export type ScriptReply = number | string | null | ScriptReply[];
  */
 const TRYAGAIN_DELAYS_MS = [5, 10, 20, 40, 80, 160, 250, 250, 250, 500, 500, 1000, 1000, 1000, 1000];
 
+/** Scripts that only read: nothing to replicate before their reply is used. */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['catchup', 'snapshot']);
+
+/**
+ * Synchronous replication for acknowledged state: after a script that writes, WAIT until
+ * `replicas` replicas have it (or `timeoutMs` passed) before its result is used — and so before a
+ * client hears "ok". Redis replication is asynchronous; without this a master that dies right after
+ * answering takes its last writes with it when Sentinel or the Cluster promotes a replica, AOF or
+ * not (the old master's AOF is discarded when it rejoins as a replica).
+ */
+export interface Durability {
+  replicas: number;
+  timeoutMs: number;
+  wait(firstKey: string, replicas: number, timeoutMs: number): Promise<number>;
+}
+
 export class Scripts {
   private readonly scripts = loadScripts();
 
@@ -112,6 +128,7 @@ export class Scripts {
     private readonly redis: RedisCommands,
     /** Every master of the topology (one outside a Cluster). */
     private readonly masters: () => Promise<RedisNodeCommands[]>,
+    private readonly durability?: Durability,
   ) {}
 
   /** Preloads every script on every master so the first request of each kind does not pay for EVAL. */
@@ -125,6 +142,18 @@ export class Scripts {
     if (!script) throw new Error(`unknown script ${name}`);
     if (keys.length !== script.numberOfKeys) throw new Error(`${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
     const options = { keys, arguments: args.map(String) };
+    const reply = await this.eval(name, script, options);
+    const d = this.durability;
+    if (d && d.replicas > 0 && !READ_ONLY.has(name)) {
+      // On the connection that ran the script (WAIT covers that connection's writes). A timeout
+      // degrades to asynchronous replication, counted, rather than failing a write that happened.
+      const acked = await timeRedis('wait', () => d.wait(keys[0]!, d.replicas, d.timeoutMs)).catch(() => 0);
+      if (acked < d.replicas) metrics.replicationWaitTimeouts.inc();
+    }
+    return reply;
+  }
+
+  private eval(name: ScriptName, script: Script, options: { keys: string[]; arguments: string[] }): Promise<ScriptReply[]> {
     return timeRedis(name, async () => {
       for (let attempt = 0; ; attempt++) {
         try {

@@ -218,3 +218,110 @@ export function testQueue(redis: TestRedis, name: string, room?: string): Queue 
   }
   return new Queue(name, { connection: { url: redis.url, maxRetriesPerRequest: null } as never, prefix });
 }
+
+export interface TestSentinel {
+  /** A name for startWorker's `redisUrl`: workers started with it get `env`. */
+  url: string;
+  prefix: string;
+  name: string;
+  /** Worker environment: REDIS_MODE=sentinel, REDIS_SENTINELS, REDIS_SENTINEL_NAME. */
+  env: Record<string, string>;
+  /** data nodes: [0] is the initial master, the rest replicas of it */
+  data: RedisNodeProcess[];
+  sentinels: RedisNodeProcess[];
+  /** The master's port as the Sentinels report it now. */
+  masterPort(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * 1 master, `replicas` replicas and 3 Sentinels on loopback (quorum 2, down after 1 s), every data
+ * node with AOF and `appendfsync always`: what a failover test needs.
+ */
+export async function startSentinelTopology(opts: { replicas?: number } = {}): Promise<TestSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-sentinel-'));
+  const name = 'tether-test';
+  const nodes: RedisNodeProcess[] = [];
+  const sentinels: RedisNodeProcess[] = [];
+  const durable = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+  try {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const nodeDir = (i: number) => {
+      const d = join(dir, `n${i}`);
+      mkdirSync(d, { recursive: true });
+      return d;
+    };
+    nodes.push(await spawnRedisNode(nodeDir(0), durable));
+    for (let i = 1; i <= (opts.replicas ?? 1); i++) nodes.push(await spawnRedisNode(nodeDir(i), [...durable, '--replicaof', '127.0.0.1', String(nodes[0]!.port)]));
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const conf = join(dir, `sentinel-${i}.conf`);
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${name} 127.0.0.1 ${nodes[0]!.port} 2`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 5000`,
+          `sentinel parallel-syncs ${name} 1`,
+          '',
+        ].join('\n'),
+      );
+      sentinels.push(await spawnSentinel(conf, port));
+    }
+    // Replicas in sync and every Sentinel seeing the replicas and the other Sentinels.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const synced = nodes.slice(1).every((n) => /master_link_status:up/.test(redisCli(n.port, 'INFO', 'replication').stdout));
+      const seen = sentinels.every((s) => {
+        const out = redisCli(s.port, 'SENTINEL', 'MASTER', name).stdout.split('\n');
+        const field = (k: string) => Number(out[out.indexOf(k) + 1]);
+        return field('num-slaves') >= nodes.length - 1 && field('num-other-sentinels') >= 2;
+      });
+      if (synced && seen) break;
+      if (Date.now() > deadline) throw new Error('sentinel topology did not settle');
+      await sleep(100);
+    }
+  } catch (err) {
+    await Promise.all([...sentinels, ...nodes].map(stopNode));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const env = { REDIS_MODE: 'sentinel', REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','), REDIS_SENTINEL_NAME: name };
+  const url = `sentinel://127.0.0.1:${sentinels[0]!.port}/${name}`;
+  envByUrl.set(url, env);
+  return {
+    url,
+    prefix: `t${randomBytes(4).toString('hex')}`,
+    name,
+    env,
+    data: nodes,
+    sentinels,
+    masterPort() {
+      for (const s of sentinels) {
+        const out = redisCli(s.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name).stdout.trim().split('\n');
+        if (out.length === 2) return Number(out[1]);
+      }
+      throw new Error('no sentinel answered');
+    },
+    async stop() {
+      await Promise.all([...sentinels, ...nodes].map(stopNode));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** redis-server in Sentinel mode needs its config file as the first argument (it rewrites it). */
+async function spawnSentinel(conf: string, port: number): Promise<RedisNodeProcess> {
+  const binary = findRedisServer()!;
+  const child = track(spawn(binary, [conf, '--sentinel'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const deadline = Date.now() + 10_000;
+  while (redisCli(port, 'PING').stdout.trim() !== 'PONG') {
+    if (child.exitCode !== null) throw new Error(`sentinel on ${port} exited`);
+    if (Date.now() > deadline) throw new Error(`sentinel on ${port} did not answer`);
+    await sleep(30);
+  }
+  return { port, process: child };
+}

@@ -74,19 +74,22 @@ export async function startWorker(opts: { redisUrl: string; prefix: string; node
       });
     },
   };
-  // Generous: several workers starting at once on a loaded 2-core machine take a while.
-  const deadline = Date.now() + 30_000;
+  // Generous: several workers starting at once on a loaded 2-core machine take a while (a cluster
+  // client connects to every master, and BullMQ's workers each to all of them).
+  const deadline = Date.now() + 60_000;
+  let last = 'not listening';
   for (;;) {
     if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}:\n${output.join('\n')}`);
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.status === 200) return worker;
+      last = `/readyz ${res.status} ${await res.text()}`;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       await worker.kill('SIGKILL');
-      throw new Error(`worker on ${port} not ready in time:\n${output.join('\n')}`);
+      throw new Error(`worker on ${port} not ready in time (${last}):\n${output.join('\n')}`);
     }
     await sleep(50);
   }
