@@ -52,6 +52,8 @@ export class Jobs {
   private readonly queues = new Map<string, { name: string; queue: Queue }>();
   private readonly workers: Worker[] = [];
   private closing: Promise<void> | undefined;
+  /** Connection errors by message → when last logged: an outage or failover repeats each one per queue every few ms. */
+  private readonly logged = new Map<string, number>();
 
   constructor(
     private readonly connection: ConnectionOptions,
@@ -66,7 +68,7 @@ export class Jobs {
     let q = this.queues.get(id)?.queue;
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: this.prefixOf(partition), defaultJobOptions: DEFAULT_JOB_OPTIONS });
-      q.on('error', (err) => this.log.warn({ queue: name, partition, err: err.message }, 'queue error'));
+      q.on('error', (err) => this.warnOnce(err, { queue: name, partition }, 'queue error'));
       this.queues.set(id, { name, queue: q });
     }
     return q;
@@ -138,8 +140,16 @@ export class Jobs {
       metrics.jobsProcessed.inc({ queue: kind.queue, result: 'failed' });
       this.log.warn({ queue: kind.queue, jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
     });
-    worker.on('error', (err) => this.log.warn({ queue: kind.queue, err: err.message }, 'worker error'));
+    worker.on('error', (err) => this.warnOnce(err, { queue: kind.queue, partition }, 'worker error'));
     this.workers.push(worker);
+  }
+
+  private warnOnce(err: Error, context: object, msg: string): void {
+    const now = Date.now();
+    if (now - (this.logged.get(err.message) ?? 0) < 10_000) return;
+    this.logged.set(err.message, now);
+    if (this.logged.size > 100) this.logged.clear();
+    this.log.warn({ ...context, err: err.message }, `${msg} (repeats of this error within 10 s are not logged)`);
   }
 
   /** Samples job counts into tether_queue_jobs (called at scrape time), partitions summed. */

@@ -41,6 +41,8 @@ type NodeRedisCluster = ReturnType<typeof makeCluster>;
 type NodeRedisSentinel = ReturnType<typeof makeSentinel>;
 /** A node-redis client of any topology, as the Socket.IO adapter and rate-limiter-flexible take it. */
 export type NodeRedis = NodeRedisClient | NodeRedisCluster | NodeRedisSentinel;
+/** What the Socket.IO adapter is given: node-redis, or ioredis where it follows a topology better. */
+export type AdapterClient = NodeRedis | IoRedis;
 
 /**
  * Redis connections of one worker. Commands and Lua go through `commands`; the Socket.IO adapter
@@ -54,8 +56,8 @@ export interface RedisConnections {
   readonly commands: RedisCommands;
   /** The same connection as `commands`, as the client library object (rate-limiter-flexible takes it). */
   readonly client: NodeRedis;
-  readonly adapterPub: NodeRedis;
-  readonly adapterSub: NodeRedis;
+  readonly adapterPub: AdapterClient;
+  readonly adapterSub: AdapterClient;
   readonly queue: ConnectionOptions;
   /**
    * Every master (one on standalone and Sentinel): a script cache is per node, so preloading goes
@@ -198,13 +200,33 @@ async function connectCluster(config: RedisConfig, watch: Watch, log: Logger): P
   };
 }
 
+/*
+ * Sentinel: commands through node-redis' Sentinel client (it re-asks the Sentinels and retries on
+ * READONLY when the master moved); the adapter's publisher and subscriber and BullMQ through
+ * ioredis' Sentinel support. node-redis 6's Sentinel pub/sub proxy was seen, in the failover test,
+ * to keep reconnecting to the dead master's address and never subscribe again on the promoted one;
+ * ioredis asks the Sentinels on every reconnect and resubscribes its channels by itself.
+ */
 async function connectSentinel(config: RedisConfig, watch: Watch, log: Logger): Promise<RedisConnections> {
   const commands = watch(makeSentinel(config), 'commands');
-  const adapterPub = watch(makeSentinel(config), 'adapter-pub');
-  const adapterSub = watch(makeSentinel(config), 'adapter-sub');
-  await Promise.all([commands.connect(), adapterPub.connect(), adapterSub.connect()]);
-  const queue = new IoRedis(ioSentinelOptions(config));
-  queue.on('error', (err: Error) => log.warn({ role: 'queue', err: err.message }, 'redis connection error'));
+  await commands.connect();
+  const io = (role: string) => {
+    const client = new IoRedis({ ...ioSentinelOptions(config), maxRetriesPerRequest: role === 'queue' ? null : 20 });
+    let lastError = '';
+    client.on('error', (err: Error) => {
+      if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');
+      lastError = err.message;
+    });
+    client.on('ready', () => (lastError = ''));
+    return client;
+  };
+  const adapterPub = io('adapter-pub');
+  const adapterSub = io('adapter-sub');
+  const queue = io('queue');
+  await Promise.all([adapterPub, adapterSub].map((c) => new Promise<void>((resolve, reject) => {
+    c.once('ready', () => resolve());
+    c.once('end', () => reject(new Error('redis connection ended before it was ready')));
+  })));
   return {
     mode: 'sentinel',
     commands: asCommands(commands),
@@ -216,7 +238,7 @@ async function connectSentinel(config: RedisConfig, watch: Watch, log: Logger): 
     ping: async () => void (await commands.ping()),
     waitForReplicas: async (_key, replicas, timeoutMs) => Number(await commands.sendCommand(false, ['WAIT', String(replicas), String(timeoutMs)])),
     close: once(async () => {
-      await Promise.allSettled([commands, adapterPub, adapterSub].map((c) => (c.isOpen ? c.close() : undefined)));
+      await Promise.allSettled([commands.isOpen ? commands.close() : undefined, adapterPub.quit(), adapterSub.quit()]);
       queue.disconnect();
     }),
   };
@@ -262,8 +284,9 @@ function ioSentinelOptions(config: RedisConfig): RedisOptions {
     sentinelPassword: config.sentinelPassword,
     tls: config.tls ? {} : undefined,
     enableTLSForSentinelMode: config.tls,
-    // Follows +switch-master at once instead of on the next failed command.
-    failoverDetector: true,
+    // No failoverDetector: with it, a BullMQ connection was seen to end for good ('Connection is
+    // closed.') after a failover; without it ioredis re-asks the Sentinels on every reconnect, and a
+    // killed or demoted master closes its connections, which is what starts a reconnect.
     maxRetriesPerRequest: null,
   };
 }

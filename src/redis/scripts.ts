@@ -145,9 +145,13 @@ export class Scripts {
     const reply = await this.eval(name, script, options);
     const d = this.durability;
     if (d && d.replicas > 0 && !READ_ONLY.has(name)) {
-      // On the connection that ran the script (WAIT covers that connection's writes). A timeout
-      // degrades to asynchronous replication, counted, rather than failing a write that happened.
-      const acked = await timeRedis('wait', () => d.wait(keys[0]!, d.replicas, d.timeoutMs)).catch(() => 0);
+      // On the connection that ran the script (WAIT covers that connection's writes). A WAIT that
+      // fails (the master died under it) fails the request: whether the write survives is unknown,
+      // and the client's resend with the same id is answered from the dedup record or appended
+      // anew — never acknowledged while lost. A WAIT that times out (replicas lagging or down)
+      // degrades to asynchronous replication, counted, rather than turning every write into an
+      // outage while a replica is away.
+      const acked = await timeRedis('wait', () => d.wait(keys[0]!, d.replicas, d.timeoutMs));
       if (acked < d.replicas) metrics.replicationWaitTimeouts.inc();
     }
     return reply;

@@ -3,7 +3,7 @@ import { Server } from 'socket.io';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Config } from '../config/index.js';
-import type { NodeRedis, RedisConnections } from '../redis/client.js';
+import type { AdapterClient, RedisConnections } from '../redis/client.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TetherServer } from './types.js';
@@ -74,7 +74,7 @@ const SUBSCRIBE_WAIT_MS = 2000;
  * join), and a failed SSUBSCRIBE is retried while the room is still held here, instead of leaving
  * the room deaf on this worker.
  */
-function trackSubscriptions(sub: NodeRedis, channelOf: (room: string) => string, log: Logger): (room: string) => Promise<void> {
+function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => string, log: Logger): (room: string) => Promise<void> {
   type Sub = (channels: string | string[], listener: unknown, bufferMode?: boolean) => Promise<unknown>;
   const client = sub as unknown as { sSubscribe: Sub; sUnsubscribe: Sub };
   const sSubscribe = client.sSubscribe.bind(sub);
@@ -137,7 +137,7 @@ const JSON_PARSER = {
  * --unhandled-rejections=strict). The broadcast is lost either way — its event is in the room's
  * log, and room heads let clients fill it — so the failure is counted, and logged once per outage.
  */
-function guardPublishes(client: NodeRedis, method: 'publish' | 'sPublish', log: Logger): NodeRedis {
+function guardPublishes(client: AdapterClient, method: 'publish' | 'sPublish', log: Logger): AdapterClient {
   type Publish = (...args: unknown[]) => Promise<number>;
   const target = client as unknown as Record<typeof method, Publish>;
   const publish = target[method].bind(client);
