@@ -58,7 +58,7 @@ test('workers: built from the Dockerfile, distinct NODE_IDs, shared secrets, Red
     assert.equal(env.NODE_ID, w);
     ids.add(env.NODE_ID);
     assert.equal(env.HOST, '0.0.0.0', 'containers must listen on all interfaces');
-    assert.match(env.REDIS_URL, /^redis:\/\/redis:6379/);
+    assert.match(interpolate(env.REDIS_URL, {}), /^redis:\/\/redis:6379/);
     assert.ok(env.JWT_SECRET && env.SERVICE_TOKEN);
     assert.equal(s.depends_on?.redis?.condition, 'service_healthy');
     assert.ok(s.healthcheck?.test.join(' ').includes('/healthz'));
@@ -68,6 +68,29 @@ test('workers: built from the Dockerfile, distinct NODE_IDs, shared secrets, Red
     assert.ok(!s.ports, `${w} should not publish ports: traffic goes through nginx`);
   }
   assert.equal(ids.size, workers.length);
+});
+
+/** Compose variable substitution: ${VAR:-default} (unset or empty), ${VAR-default} (unset). */
+function interpolate(value: unknown, env: Record<string, string>): string {
+  return String(value).replace(/\$\{(\w+)(:?-)([^}]*)\}/g, (_, name: string, op: string, dflt: string) => {
+    const v = env[name];
+    return v === undefined || (op === ':-' && v === '') ? dflt : v;
+  });
+}
+
+test('workers follow REDIS_MODE from the shell: standalone by default, a Redis Cluster or Sentinel when exported', async () => {
+  const { loadConfig } = await import('../../src/config/index.ts');
+  const workerEnv = (shell: Record<string, string>) =>
+    Object.fromEntries(Object.entries(services['tether-1'].environment).map(([k, v]) => [k, interpolate(v, shell)]));
+  const standalone = loadConfig(workerEnv({}));
+  assert.equal(standalone.redis.mode, 'standalone');
+  assert.equal(standalone.redis.url, 'redis://redis:6379');
+  const cluster = loadConfig(workerEnv({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: '10.0.0.5:6379,10.0.0.6:6379', REDIS_URL: '' }));
+  assert.deepEqual([cluster.redis.mode, cluster.redis.clusterNodes.length, cluster.redis.url], ['cluster', 2, undefined]);
+  const sentinel = loadConfig(workerEnv({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 'a:26379,b:26379,c:26379', REDIS_URL: '', REDIS_WAIT_REPLICAS: '1' }));
+  assert.deepEqual([sentinel.redis.mode, sentinel.redis.sentinels.length, sentinel.redis.waitReplicas], ['sentinel', 3, 1]);
+  // Forgetting the empty REDIS_URL is reported, not silently ignored.
+  assert.throws(() => loadConfig(workerEnv({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'a:1' })), /REDIS_URL: not used with REDIS_MODE=cluster/);
 });
 
 test('nginx mounts the shipped nginx/tether.conf and waits for healthy workers', () => {

@@ -249,6 +249,47 @@ test('optional parts: bundled Redis, ServiceMonitor, PrometheusRule, custom-metr
   assert.deepEqual(fixed.map((d) => d.doc.kind).sort(), ['ConfigMap', 'Deployment', 'Secret', 'Service']);
 });
 
+test('redis.mode: cluster and sentinel render a configuration Tether accepts; the chart refuses what cannot work', () => {
+  const env = (docs: ReturnType<typeof renderDocs>) => {
+    const c = one(docs, 'Deployment').spec.template.spec.containers[0];
+    return Object.fromEntries(c.env.map((e: any) => [e.name, e]));
+  };
+  const secrets = { jwtSecret: 'x'.repeat(32), serviceToken: 'y'.repeat(32) };
+
+  const cluster = renderDocs({ secrets, redis: { mode: 'cluster', clusterNodes: 'redis-0.redis:6379,redis-1.redis:6379', password: 'pw' } });
+  const cm = one(cluster, 'ConfigMap').data;
+  assert.equal(cm.REDIS_MODE, 'cluster');
+  assert.equal(cm.REDIS_CLUSTER_NODES, 'redis-0.redis:6379,redis-1.redis:6379');
+  assert.equal(env(cluster).REDIS_URL, undefined, 'no REDIS_URL next to REDIS_MODE=cluster');
+  assert.equal(env(cluster).REDIS_PASSWORD.valueFrom.secretKeyRef.key, 'REDIS_PASSWORD');
+  const secret = one(cluster, 'Secret').data;
+  assert.equal(Buffer.from(secret.REDIS_PASSWORD, 'base64').toString(), 'pw');
+  assert.equal(secret.REDIS_URL, undefined);
+  const c = loadConfig({ ...cm, REDIS_PASSWORD: 'pw' });
+  assert.deepEqual([c.redis.mode, c.redis.clusterNodes.length, c.redis.queuePartitions], ['cluster', 2, 8]);
+
+  const sentinel = renderDocs({ secrets, redis: { mode: 'sentinel', sentinel: { nodes: 's0:26379,s1:26379,s2:26379', name: 'tether', password: 'spw' }, waitReplicas: 1 } });
+  const scm = one(sentinel, 'ConfigMap').data;
+  assert.equal(scm.REDIS_SENTINELS, 's0:26379,s1:26379,s2:26379');
+  assert.equal(scm.REDIS_SENTINEL_NAME, 'tether');
+  assert.equal(scm.REDIS_WAIT_REPLICAS, '1');
+  assert.equal(Buffer.from(one(sentinel, 'Secret').data.REDIS_SENTINEL_PASSWORD, 'base64').toString(), 'spw');
+  const s = loadConfig({ ...scm, REDIS_SENTINEL_PASSWORD: 'spw' });
+  assert.deepEqual([s.redis.mode, s.redis.sentinels.length, s.redis.sentinelName, s.redis.waitReplicas], ['sentinel', 3, 'tether', 1]);
+
+  // The standalone default still renders REDIS_URL and no mode-specific variables.
+  const standalone = one(renderDocs(EXTERNAL), 'ConfigMap').data;
+  assert.equal(standalone.REDIS_MODE, 'standalone');
+  assert.equal(standalone.REDIS_CLUSTER_NODES, undefined);
+  assert.equal(loadConfig({ ...standalone, REDIS_URL: EXTERNAL.redis.url }).redis.mode, 'standalone');
+
+  assert.throws(() => chart.render({ secrets, redis: { mode: 'cluster' } }), (e: unknown) => e instanceof ChartFailure && /redis.clusterNodes/.test(e.message));
+  assert.throws(() => chart.render({ secrets, redis: { mode: 'sentinel' } }), (e: unknown) => e instanceof ChartFailure && /redis.sentinel.nodes/.test(e.message));
+  assert.throws(() => chart.render({ secrets, redis: { mode: 'cluster', clusterNodes: 'a:1', bundled: { enabled: true } } }), (e: unknown) => e instanceof ChartFailure && /bundled/.test(e.message));
+  assert.match(validate(schema, chart.values({ redis: { mode: 'replicated' } })).join(), /redis\.mode/, 'schema rejects an unknown mode');
+  assert.match(validate(schema, chart.values({ redis: { clusterNodes: 'redis-0' } })).join(), /redis\.clusterNodes/, 'schema rejects a node without a port');
+});
+
 test('NOTES.txt renders', () => {
   const notes = chart.render(EXTERNAL).get('NOTES.txt')!;
   assert.match(notes, /tether\.example\.com/);
