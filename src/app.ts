@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
 import { requireRedisUrl, type Config } from './config/index.js';
@@ -17,10 +18,11 @@ import { RoomHeads } from './events/heads.js';
 import { InboxStore } from './inbox/store.js';
 import { InboxService } from './inbox/service.js';
 import { inboxRequests } from './inbox/handlers.js';
-import { registerInboxRoutes } from './inbox/routes.js';
+import { inboxRoutes } from './inbox/routes.js';
 import { MembershipStore } from './membership/store.js';
 import { MembershipService } from './membership/service.js';
 import { membershipRequests } from './membership/handlers.js';
+import { membershipRoutes } from './membership/routes.js';
 import { PlaybackStore } from './playback/store.js';
 import { PlaybackService } from './playback/service.js';
 import { playbackRequests } from './playback/handlers.js';
@@ -149,13 +151,14 @@ export async function createApp(config: Config): Promise<App> {
     log,
   );
 
-  registerRoutes(http, {
+  await registerRoutes(http, {
     config,
+    version: (createRequire(import.meta.url)('../package.json') as { version: string }).version,
     log,
     limits,
     isReady,
     beforeScrape: () => jobs.sampleDepths(),
-    routes: [roomRoutes(rooms), eventRoutes(events), (app, auth) => registerInboxRoutes(app, auth, inbox)],
+    routes: [roomRoutes(rooms), membershipRoutes(membership), eventRoutes(events, limits), inboxRoutes(inbox)],
   });
 
   for (const kind of membership.jobKinds()) jobs.work(kind);

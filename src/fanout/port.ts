@@ -50,6 +50,10 @@ export interface Fanout {
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void;
   /** To this worker's connections in the room only (what this worker read from Redis for them). */
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
+  /** To one connection, wherever it lives. */
+  toConnection<E extends ServerEvent>(connId: string, event: E, payload: EventPayload<E>): void;
+  /** Takes one connection (wherever it lives), or every connection, out of the room's stream. */
+  removeFromRoom(roomId: string, connId?: string): void;
   /** To every connection of the user on every worker. */
   toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void;
   /**

@@ -206,6 +206,46 @@ export class MembershipService {
     if (away?.flushGeneration) await this.scheduleFlush(roomId, away.flushGeneration);
   }
 
+  /** A room's members with their status, and the position (seq, incarnation) that list reflects. */
+  async members(roomId: string): Promise<{ roomId: string; seq: number; incarnation: string; members: RoomStatePayload['participants'] }> {
+    const state = await this.roomStore.snapshot(roomId);
+    return { roomId, seq: state.seq, incarnation: state.incarnation, members: state.participants };
+  }
+
+  /**
+   * A backend removes a member now, whatever its status: the others get room:participant:left
+   * (reason kicked), the member's connection — wherever it lives — gets room:closed and stops
+   * hearing the room, and its session forgets the room.
+   */
+  async kick(roomId: string, clientId: string): Promise<{ roomId: string; clientId: string; seq: number }> {
+    const left = await this.store.remove(roomId, clientId, { mode: 'kick', epoch: 0, reason: 'kicked' });
+    if (!left) throw new TetherError('NOT_IN_ROOM');
+    metrics.eventsPublished.inc({ source: 'system' });
+    this.fanout.toRoom(roomId, 'room:participant:left', left);
+    const conn = await this.sessions.connection(clientId);
+    if (conn) {
+      this.fanout.toConnection(conn.socketId, 'room:closed', { roomId, reason: 'kicked' });
+      this.fanout.removeFromRoom(roomId, conn.socketId);
+    }
+    await this.sessions.clearRoom(clientId, roomId);
+    return { roomId, clientId, seq: left.seq };
+  }
+
+  /**
+   * Deletes a room: every member is told room:closed (reason deleted) and taken out of its stream,
+   * every key of the room goes, and the members' sessions forget it. Jobs still pending for the
+   * room find nothing and do nothing.
+   */
+  async close(roomId: string): Promise<{ roomId: string; members: number }> {
+    const members = await this.roomStore.delete(roomId);
+    if (!members) throw new TetherError('ROOM_NOT_FOUND');
+    this.fanout.toRoom(roomId, 'room:closed', { roomId, reason: 'deleted' });
+    this.fanout.removeFromRoom(roomId);
+    await Promise.all(members.map((clientId) => this.sessions.clearRoom(clientId, roomId)));
+    this.log.info({ roomId, members: members.length }, 'room deleted');
+    return { roomId, members: members.length };
+  }
+
   /** The grace-period job. 'stale' when the client came back or the epoch moved on. */
   async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
     const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
@@ -246,20 +286,29 @@ export class MembershipService {
    * rejoined) and the code room the handshake asked to rejoin.
    */
   async onConnected(conn: Conn, intent: ConnectIntent): Promise<void> {
-    for (const roomId of conn.data.programRooms) {
-      await this.rooms.ensureProgramRoom(roomId);
-      const lastSeq = intent.lastSeq?.[roomId];
-      if (lastSeq !== undefined) conn.emit('room:rejoined', (await this.rejoin(conn, roomId, { lastSeq, incarnation: intent.incarnations?.[roomId] })).result);
-      else await conn.joinRoom(roomId);
-    }
-    if (intent.roomId && !conn.data.programRooms.includes(intent.roomId)) {
+    // Each room on its own: one that fails must not cost the others (or the hooks after this one).
+    const each = async (roomId: string, work: () => Promise<void>) => {
       try {
-        const { result } = await this.rejoin(conn, intent.roomId, { lastSeq: intent.lastSeq?.[intent.roomId], incarnation: intent.incarnations?.[intent.roomId] });
-        conn.emit('room:rejoined', result);
+        await work();
       } catch (err) {
-        if (!(err instanceof TetherError)) throw err;
-        conn.emit('room:error', err.toBody());
+        if (err instanceof TetherError) conn.emit('room:error', { ...err.toBody(), roomId });
+        else this.log.error({ err, roomId, clientId: conn.data.clientId }, 'automatic rejoin failed');
       }
+    };
+    for (const roomId of conn.data.programRooms) {
+      await each(roomId, async () => {
+        await this.rooms.ensureProgramRoom(roomId);
+        const lastSeq = intent.lastSeq?.[roomId];
+        if (lastSeq !== undefined) conn.emit('room:rejoined', (await this.rejoin(conn, roomId, { lastSeq, incarnation: intent.incarnations?.[roomId] })).result);
+        else await conn.joinRoom(roomId);
+      });
+    }
+    const roomId = intent.roomId;
+    if (roomId && !conn.data.programRooms.includes(roomId)) {
+      await each(roomId, async () => {
+        const { result } = await this.rejoin(conn, roomId, { lastSeq: intent.lastSeq?.[roomId], incarnation: intent.incarnations?.[roomId] });
+        conn.emit('room:rejoined', result);
+      });
     }
   }
 

@@ -55,7 +55,7 @@ export class MembershipStore {
    * Removes a member and appends room:participant:left. `evict` only removes a member still away
    * under `epoch`; `leave` refuses when a newer connection rejoined. null: stale (nothing done).
    */
-  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
+  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
     const e = this.config.events;
     const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
       clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,

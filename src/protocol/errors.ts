@@ -38,6 +38,8 @@ export interface ErrorBody {
   details?: { path: string; message: string }[];
   /** RATE_LIMITED: how long until the same request can succeed. */
   retryAfterMs?: number;
+  /** room:error of an automatic rejoin (handshake auth.roomId / program rooms): the room it was about. */
+  roomId?: string;
 }
 
 /** A failure the server expects and reports to the client as-is. */

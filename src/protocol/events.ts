@@ -78,7 +78,8 @@ export interface ParticipantJoined extends Sequenced {
 export interface ParticipantLeft extends Sequenced {
   clientId: string;
   userId: string | null;
-  reason: 'left' | 'evicted';
+  /** left: the member left (room:leave, a deliberate disconnect); evicted: its grace period ran out; kicked: a backend removed it. */
+  reason: 'left' | 'evicted' | 'kicked';
   /** Whether another device (clientId) of the same user is still in the room. */
   userStillPresent: boolean;
   /** Set when the leaver was host: the member that is host now (null if the room is empty). */
@@ -202,6 +203,10 @@ export interface InboxMessage {
   data: unknown;
   ts: number;
 }
+export interface RoomClosed {
+  roomId: string;
+  reason: 'kicked' | 'deleted';
+}
 export interface ShutdownNotice {
   reconnectAfterMs: number;
 }
@@ -263,6 +268,8 @@ export interface ServerToClientEvents {
   'room:event': (payload: RoomEvent) => void;
   'room:signal': (payload: { roomId: string; from: string; type: string; data: unknown }) => void;
   'room:error': (payload: ErrorBody) => void;
+  /** This connection is out of the room for good: a backend kicked its member, or deleted the room. */
+  'room:closed': (payload: RoomClosed) => void;
   /** Unsequenced: the room's current position; fill up to `seq` (catch-up) or resync on another incarnation. */
   'room:head': (payload: RoomHead) => void;
   'playback:start': (payload: PlaybackEvent) => void;

@@ -76,6 +76,15 @@ export class Keys {
     return `${this.prefix}:{u:${userId}}:inbox`;
   }
 
+  /**
+   * sorted set by createdAt: every room, for the operators' listing (GET /v1/rooms). A global key,
+   * written after the room's own script (another slot); entries of expired rooms are pruned when
+   * a listing meets them.
+   */
+  roomIndex(): string {
+    return `${this.prefix}:rooms`;
+  }
+
   /** set: ids of worker nodes that may hold sockets (for the reaper) */
   nodes(): string {
     return `${this.prefix}:nodes`;

@@ -32,6 +32,7 @@ export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
 export const SCRIPT_KEYS = {
   catchup: 2,
   createRoom: 6,
+  deleteRoom: 11,
   flushPresence: 8,
   inboxAck: 1,
   inboxConnect: 1,

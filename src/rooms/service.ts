@@ -34,6 +34,7 @@ export class RoomService {
         id: code, code, name, kind: 'room', passwordHash, maxParticipants, createdAt, hostUserId: creator.userId, incarnation: newIncarnation(createdAt),
       });
       if (created) {
+        await this.store.index(code, createdAt);
         metrics.roomsCreated.inc({ via });
         return { id: code, code, name, kind: 'room', maxParticipants, hasPassword: Boolean(passwordHash), createdAt, hostClientId: null };
       }
@@ -44,10 +45,20 @@ export class RoomService {
   /** Program rooms exist as soon as a JWT names them; they have no code, password or capacity. */
   async ensureProgramRoom(roomId: string): Promise<void> {
     const now = Date.now();
-    await this.store.create({
+    const created = await this.store.create({
       id: roomId, code: '', name: roomId, kind: 'program', passwordHash: '', maxParticipants: this.config.rooms.maxParticipants, createdAt: now, hostUserId: null,
       incarnation: newIncarnation(now),
     });
+    if (created) await this.store.index(roomId, now);
+  }
+
+  /** A page of every room for operators; `cursor` is the previous page's nextCursor. */
+  async list(cursor: string | null, limit: number): Promise<{ rooms: (RoomInfo & { members: number })[]; nextCursor: string | null }> {
+    const after = cursor ? { createdAt: Number(cursor.slice(0, cursor.indexOf(':'))), id: cursor.slice(cursor.indexOf(':') + 1) } : null;
+    const page = await this.store.page(after, limit);
+    const out = page.map((r) => ({ ...roomInfo(r.meta), members: r.members }));
+    const last = out.at(-1);
+    return { rooms: out, nextCursor: out.length === limit && last ? `${last.createdAt}:${last.id}` : null };
   }
 
   async info(roomId: string): Promise<RoomInfo> {

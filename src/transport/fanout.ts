@@ -62,6 +62,7 @@ export class SocketIoFanout implements Fanout {
     private readonly addressOf: (req: IncomingMessage) => string,
   ) {
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
+    nsp.on('room:removed', ({ roomId, connId }) => this.removeLocal(roomId, connId));
   }
 
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void {
@@ -71,6 +72,28 @@ export class SocketIoFanout implements Fanout {
 
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {
     (this.nsp.local.to(socketRoom(roomId)).emit as unknown as Emit)(event, payload);
+  }
+
+  toConnection<E extends ServerEvent>(connId: string, event: E, payload: EventPayload<E>): void {
+    // A socket id is a Socket.IO room of its own: the adapter finds it on whichever worker holds it.
+    (this.nsp.to(connId).emit as unknown as Emit)(event, payload);
+  }
+
+  removeFromRoom(roomId: string, connId?: string): void {
+    // Every worker checks its own sockets: the stream membership and the connection's cached
+    // code room must go together, or a kicked client could not join another room.
+    this.removeLocal(roomId, connId);
+    this.nsp.serverSideEmit('room:removed', connId ? { roomId, connId } : { roomId });
+  }
+
+  private removeLocal(roomId: string, connId?: string): void {
+    const ids = connId ? [connId] : [...(this.nsp.adapter.rooms.get(socketRoom(roomId)) ?? [])];
+    for (const id of ids) {
+      const socket = this.nsp.sockets.get(id);
+      if (!socket) continue;
+      void socket.leave(socketRoom(roomId));
+      if (socket.data.roomId === roomId) socket.data.roomId = null;
+    }
   }
 
   toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void {

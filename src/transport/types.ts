@@ -6,6 +6,8 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/eve
 export interface InterServerEvents {
   /** A newer connection of `clientId` exists: the worker holding `socketId` closes it after `graceMs`. */
   'session:replace': (payload: { socketId: string; clientId: string; epoch: number; graceMs: number }) => void;
+  /** Take one connection (or every one) out of a room's stream, and out of its cached room. */
+  'room:removed': (payload: { roomId: string; connId?: string }) => void;
 }
 
 export type TetherServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnData>;

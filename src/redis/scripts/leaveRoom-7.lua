@@ -6,7 +6,8 @@
 -- client has rejoined since: an old socket's goodbye, processed late, must not remove the seat
 -- its successor just took back.
 -- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
--- ARGV clientId mode(leave|evict) epoch reason maxEvents catchupTtlMs roomTtlMs
+-- mode 'kick' (a backend removes the member) removes it whatever its status or epoch.
+-- ARGV clientId mode(leave|evict|kick) epoch reason maxEvents catchupTtlMs roomTtlMs
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local log = KEYS[7]
