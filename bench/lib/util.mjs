@@ -50,11 +50,15 @@ export function ratio(a, b) {
   return Math.round((a / b) * 100) / 100;
 }
 
-/** Prints a table: rows of [label, ...cells]. */
-export function table(title, header, rows) {
-  const all = [header, ...rows].map((r) => r.map((c) => (typeof c === 'string' ? c : fmt(c))));
-  const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
-  const out = [`\n== ${title}`, line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)];
-  process.stdout.write(`${out.join('\n')}\n`);
+export function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Median, min and max of the finite numbers in `xs` (nulls are runs where the figure was not reached). */
+export function spread(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  return { med: median(v), min: v.length ? Math.min(...v) : null, max: v.length ? Math.max(...v) : null, n: v.length, of: xs.length };
 }
