@@ -79,7 +79,7 @@ const FULL = {
   catchupClients: 1000,
   catchupRooms: 10,
   catchupRatePerRoom: 5,
-  catchupAway: [1000, 10_000],
+  catchupAway: [1000, 5000],
   retentionMs: 1000,
   retentionAwayMs: 3000,
 };

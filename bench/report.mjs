@@ -205,6 +205,7 @@ export function buildReport(results) {
     ['presence deliveries (live)', (r) => r.presenceDeliveries],
     ['  + replayed in catch-up', (r) => r.presenceReplayed],
     ['duplicates (dropped by the receiver)', (r) => r.duplicates],
+    ['events that came only by a gap fill (lost broadcasts)', (r) => r.gapFilledEvents],
     ['reconnect p50 ms (drop → session)', (r) => r.reconnectMsP50],
     ['rejoin ack p50 / p99 ms', (r) => (r.rejoinAckMsP50 === null ? null : `${r.rejoinAckMsP50} / ${r.rejoinAckMsP99}`)],
     ['reaper removed the dead node after ms', (r) => r.reaperActedMs],
@@ -258,9 +259,9 @@ export function buildReport(results) {
           continue;
         }
         const cs = costs(r);
-        const other = Math.max(0, ...cs.map((c) => c.otherLoadPct ?? 0));
-        const gens = Math.max(0, ...cs.map((c) => c.generatorsPct ?? 0));
-        runLines.push(`${sc} × ${t} #${r.repeat + 1}: ${r.seconds} s; max outside load ${num(other)} % of the machine, max generators ${num(gens)} % of a core`);
+        const other = cs.length ? `${num(Math.max(...cs.map((c) => c.otherLoadPct ?? 0)))} %` : '—';
+        const gens = cs.length ? `${num(Math.max(...cs.map((c) => c.generatorsPct ?? 0)))} %` : '—';
+        runLines.push(`${sc} × ${t} #${r.repeat + 1}: ${r.seconds} s; max outside load ${other} of the machine, max generators ${gens} of a core`);
       }
     }
   }

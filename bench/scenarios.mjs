@@ -369,9 +369,10 @@ async function collectOutage(ctx, s, t0, endAt) {
 
 /**
  * A worker dies (SIGKILL) or drains (SIGTERM) while events keep being published to every room;
- * its clients reconnect to the other worker after a uniform jitter. `nodeId`: 'fresh' restarts the
- * worker with the production default (a new NODE_ID per process, so the reaper must clean up after
- * the dead one), 'same' with the NODE_ID it had (what `npm start` does when it respawns a worker).
+ * its clients reconnect to the other worker after a uniform jitter, and the worker is restarted.
+ * The session decides its NODE_ID: unset (the production default: a new id per process, so the
+ * reaper must clean up after the dead one) or fixed per worker (what `npm start` does when it
+ * respawns a worker).
  */
 export async function storm(ctx, s, { signal }) {
   const S = ctx.sizes;

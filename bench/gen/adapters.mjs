@@ -63,12 +63,54 @@ function resetSeq(c, seq) {
   while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
 }
 
+// What the SDK does about a hole in a room's seqs while connected (src/client/room.ts): wait
+// holeWaitMs (default 300) for a late broadcast, then fetch what is missing with room:catchup.
+// Events that arrive this way are counted (gapFilled): each one is a broadcast that was lost.
+const HOLE_WAIT_MS = 300;
+
+function armHole(c, s) {
+  if (c.holeTimer || c.filling || c.replaying || c.socket !== s) return;
+  c.holeTimer = setTimeout(() => {
+    c.holeTimer = null;
+    fillGap(c, s).catch(() => undefined);
+  }, HOLE_WAIT_MS);
+}
+
+async function fillGap(c, s) {
+  const st = c.state;
+  if (c.filling || c.replaying || c.socket !== s || st.seqAbove.size === 0) return;
+  c.filling = true;
+  try {
+    for (let page = 0; page < 20 && st.seqAbove.size > 0 && c.socket === s; page++) {
+      const from = st.seqContig;
+      const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: from, limit: 500 });
+      for (const ev of r.events) {
+        if (ev.name === 'room:event') c.onEvent(ev.payload);
+        else if (PRESENCE_EVENTS.has(ev.name)) c.countReplayedPresence();
+        trackSeq(c, ev.seq);
+      }
+      if (!r.recovered) {
+        c.snapshot = true;
+        c.told = true;
+        resetSeq(c, Math.max(...st.seqAbove));
+        break;
+      }
+      if (st.seqContig === from) break;
+    }
+  } finally {
+    c.filling = false;
+  }
+}
+
 const tether = {
   install(c, s) {
     c.state.seqContig ??= 0;
     c.state.seqAbove ??= new Set();
     s.onAny((name, p) => {
-      if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') trackSeq(c, p.seq);
+      if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') {
+        trackSeq(c, p.seq);
+        if (c.state.seqAbove.size > 0) armHole(c, s);
+      }
     });
     s.on('room:state_snapshot', (p) => {
       if (p?.room?.id && p.room.id !== c.roomId) return;

@@ -43,6 +43,7 @@ class Client {
     this.state = {}; // adapter-owned (clientId, sessionToken, seqs …)
     this.streams = new Map(); // publisher id → { contig, above: Set }
     this.dups = 0;
+    this.gapFilled = 0; // events that only arrived through a gap fill (a lost broadcast)
     this.resetOutage();
   }
 
@@ -60,6 +61,7 @@ class Client {
     this.attempts = 0;
     this.arrivals = []; // [n, ms, …] of HTTP-stream events received after the drop
     this.dupsBase = this.dups;
+    this.gapFilledBase = this.gapFilled;
     this.reconnectTo = 'other';
     this.reconnectDelayMs = undefined;
   }
@@ -106,6 +108,7 @@ class Client {
       this.dups++;
       return;
     }
+    if (this.filling) this.gapFilled++;
     if (n === st.contig + 1) {
       st.contig++;
       while (st.above.delete(st.contig + 1)) st.contig++;
@@ -404,7 +407,7 @@ const commands = {
     const out = [];
     for (const c of clients) {
       const st = c.stream(HTTP_STREAM);
-      const rec = { roomId: c.roomId, contig: st.contig, above: [...st.above], dups: c.dups - c.dupsBase };
+      const rec = { roomId: c.roomId, contig: st.contig, above: [...st.above], dups: c.dups - c.dupsBase, gapFilled: c.gapFilled - c.gapFilledBase };
       if (c.affected) {
         Object.assign(rec, {
           affected: true,

@@ -17,8 +17,10 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
   const affected = [];
   let lostUnaffected = 0;
   let dups = 0;
+  let gapFilled = 0;
   for (const c of recs) {
     dups += c.dups ?? 0;
+    gapFilled += c.gapFilled ?? 0;
     const room = pub.rooms[c.roomId] ?? { sent: [], acked: [] };
     const above = new Set(c.above);
     const has = (n) => n <= c.contig || above.has(n);
@@ -108,6 +110,7 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
     snapshots: affected.filter((a) => a.snapshot).length,
     recoveredWithoutSnapshot: affected.filter((a) => a.recoveredFlag && !a.snapshot).length,
     duplicates: dups,
+    gapFilledEvents: gapFilled,
     reconnectMsP50: pct(sorted('reconnectMs'), 50),
     rejoinAckMsP50: pct(sorted('rejoinAckMs'), 50),
     rejoinAckMsP99: pct(sorted('rejoinAckMs'), 99),
