@@ -127,10 +127,15 @@ const USAGE = `usage: npm run bench -- [options]
   --targets a,b           ${TARGETS.join(', ')}
   --set TARGET:VAR=VALUE  override a target's environment (repeatable; printed in the output)
   --<size>=VALUE          ${Object.keys(FULL)
-    .map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))
+    .map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=${FULL[k]}`)
     .join(' ')}
                           (lists comma-separated, e.g. --fanout-rates=2,4,6)
 `;
+
+/** A mistake on the command line: reported as one line, without a stack. */
+function usageError(msg) {
+  return Object.assign(new Error(msg), { usage: true });
+}
 
 function parseArgs(argv) {
   const o = { quick: false, json: null, scenarios: null, targets: TARGETS, sizes: {}, overrides: {} };
@@ -138,7 +143,7 @@ function parseArgs(argv) {
     const a = argv[i];
     const val = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
+      if (v === undefined) throw usageError(`${a} needs a value`);
       return v;
     };
     if (a === '--quick') o.quick = true;
@@ -147,7 +152,7 @@ function parseArgs(argv) {
     else if (a === '--targets') o.targets = val().split(',');
     else if (a === '--set') {
       const m = /^(\w+):([A-Z0-9_]+)=(.*)$/.exec(val());
-      if (!m || !TARGETS.includes(m[1])) throw new Error(`--set wants TARGET:VAR=VALUE with TARGET one of ${TARGETS.join(', ')}`);
+      if (!m || !TARGETS.includes(m[1])) throw usageError(`--set wants TARGET:VAR=VALUE with TARGET one of ${TARGETS.join(', ')}`);
       (o.overrides[m[1]] ??= {})[m[2]] = m[3];
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
@@ -155,20 +160,22 @@ function parseArgs(argv) {
     } else if (a.startsWith('--') && a.includes('=')) {
       const [k, v] = a.slice(2).split('=');
       o.sizes[k.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = v;
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+    } else throw usageError(`unknown argument ${a}\n${USAGE}`);
   }
   o.scenarios ??= o.quick ? QUICK_SCENARIOS : Object.keys(SCENARIOS);
-  for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s} (have ${Object.keys(SCENARIOS).join(', ')})`);
-  for (const t of o.targets) if (!TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+  for (const s of o.scenarios) if (!SCENARIOS[s]) throw usageError(`unknown scenario ${s} (have ${Object.keys(SCENARIOS).join(', ')})`);
+  for (const t of o.targets) if (!TARGETS.includes(t)) throw usageError(`unknown target ${t}`);
   return o;
 }
+
+const kebab = (k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 function sizes(quick, given) {
   const S = { ...(quick ? QUICK : FULL) };
   for (const [k, v] of Object.entries(given)) {
-    if (!(k in FULL)) throw new Error(`unknown size --${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    if (!(k in FULL)) throw usageError(`unknown size --${kebab(k)}`);
     S[k] = Array.isArray(FULL[k]) ? v.split(',').map(Number) : Number(v);
-    if ([S[k]].flat().some((x) => !Number.isFinite(x) || x < 0)) throw new Error(`--${k}: not a number: ${v}`);
+    if ([S[k]].flat().some((x) => !Number.isFinite(x) || x < 0)) throw usageError(`--${kebab(k)}: not a non-negative number: ${v}`);
   }
   return S;
 }
@@ -284,7 +291,7 @@ export async function main(argv) {
           Object.fromEntries(
             opts.scenarios
               .filter((sc) => !SCENARIOS[sc].targets || SCENARIOS[sc].targets.includes(t))
-              .map((sc) => [sc, envFor(opts, S, sc, t)])
+              .map((sc) => [sc, { ...envFor(opts, S, sc, t), ...(SCENARIOS[sc].fixedNodeIds ? { NODE_ID: `${t}-w0 / ${t}-w1, kept across restarts` } : {}) }])
               .filter(([, e]) => Object.keys(e).length),
           ),
         ]),
