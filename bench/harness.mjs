@@ -12,12 +12,15 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ENTRY, ROOT, Redis, freePortFn } from './lib/infra.mjs';
 import { installExitHooks, liveChildren, round } from './lib/procs.mjs';
+import { meterWindows } from './lib/util.mjs';
 import { Session } from './lib/session.mjs';
 import { catchup, fanout, smallRooms, storm } from './scenarios.mjs';
 import { evaluateTargets } from './targets.mjs';
 import { buildReport, toText } from './report.mjs';
 
 export const TARGETS = ['plain', 'careful', 'csr', 'tether'];
+const OUTSIDE_LOAD_WARN_PCT = 20;
+
 
 // Tether's production defaults the harness needs to know (src/config/index.ts).
 const TETHER_DEFAULTS = { PUBLISH_RATE_PER_SEC: '20', RECONNECT_FLUSH_MS: '3000', CATCHUP_TTL_MS: '600000' };
@@ -347,6 +350,8 @@ export async function main(argv) {
         const prior = list.filter((x) => !x.error).at(-1)?.capacity?.capacityPerSec || 0;
         const out = await def.run(ctx, s, prior);
         list.push({ repeat: run.repeat, startedAt: new Date(t0).toISOString(), seconds: round((Date.now() - t0) / 1000), env, ...out });
+        const outside = Math.max(0, ...meterWindows(out).map((c) => c.otherLoadPct ?? 0));
+        if (!opts.quick && outside > OUTSIDE_LOAD_WARN_PCT) warn(`${run.scenario} × ${run.target} #${run.repeat + 1}: processes outside the benchmark kept up to ${outside} % of the machine busy: its figures are not comparable`);
       } catch (e) {
         exitCode = 1;
         warn(`${run.scenario} × ${run.target} failed: ${e?.stack ?? e}`);

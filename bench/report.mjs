@@ -1,7 +1,7 @@
 // The tables of one run, built from its results JSON only: the harness prints them as text, and
 // bench/render.mjs writes them into BENCHMARKS.md. Each cell is the median over the repeats with
 // the min–max spread when they differ; ratio columns are ratios of medians.
-import { spread } from './lib/util.mjs';
+import { meterWindows, spread } from './lib/util.mjs';
 
 const ORDER = ['plain', 'careful', 'csr', 'tether'];
 
@@ -67,15 +67,6 @@ function scenarioTable(results, scenario, title, rows, note) {
     body.push([label, ...cells, ...ratios]);
   }
   return { type: 'table', title, note, header, rows: body };
-}
-
-/** Every meter window of a run, wherever it sits in the result. */
-function costs(run, acc = []) {
-  if (run && typeof run === 'object') {
-    if (run.cpuSec && 'otherLoadPct' in run) acc.push(run);
-    else for (const v of Object.values(run)) costs(v, acc);
-  }
-  return acc;
 }
 
 /** Redis commands by name per operation, from the first successful run of each target. */
@@ -208,7 +199,7 @@ export function buildReport(results) {
     ['events that came only by a gap fill (lost broadcasts)', (r) => r.gapFilledEvents],
     ['reconnect p50 ms (drop → session)', (r) => r.reconnectMsP50],
     ['rejoin ack p50 / p99 ms', (r) => (r.rejoinAckMsP50 === null ? null : `${r.rejoinAckMsP50} / ${r.rejoinAckMsP99}`)],
-    ['reaper removed the dead node after ms', (r) => r.reaperActedMs],
+    ['old NODE_ID left the node set after ms (reaper, or its clean stop)', (r) => r.reaperActedMs],
     ['worker restart to ready ms', (r) => r.workerRestartMs],
     ['Redis CPU s during the observation', (r) => r.redisCpuSec],
     ['Redis commands during the observation', (r) => r.redisCommands],
@@ -246,7 +237,8 @@ export function buildReport(results) {
       rows.push(['duplicates (dropped)', (r) => r.cases[name].duplicates]);
       rows.push(['correct (every event, or told)', (r) => r.cases[name].correct]);
     }
-    blocks.push(scenarioTable(results, sc, `catch-up: ${S.catchupClients} clients in ${S.catchupRooms} rooms, half drop their transport, ${S.catchupRatePerRoom} events/s per room`, rows));
+    const what = sc === 'catchup' ? 'back to the same worker' : `back after the retention (shortened to ${S.retentionMs / 1000} s for this scenario)`;
+    blocks.push(scenarioTable(results, sc, `catch-up: ${S.catchupClients} clients in ${S.catchupRooms} rooms, half drop their transport and come ${what}, ${S.catchupRatePerRoom} events/s per room`, rows));
   }
   blocks.push(commandBlocks(results));
   // Load outside the benchmark and generator load, per run: what makes a figure noisy.
@@ -258,7 +250,7 @@ export function buildReport(results) {
           runLines.push(`${sc} × ${t} #${r.repeat + 1}: FAILED: ${r.error.split('\n')[0]}`);
           continue;
         }
-        const cs = costs(r);
+        const cs = meterWindows(r);
         const other = cs.length ? `${num(Math.max(...cs.map((c) => c.otherLoadPct ?? 0)))} %` : '—';
         const gens = cs.length ? `${num(Math.max(...cs.map((c) => c.generatorsPct ?? 0)))} %` : '—';
         runLines.push(`${sc} × ${t} #${r.repeat + 1}: ${r.seconds} s; max outside load ${other} of the machine, max generators ${gens} of a core`);

@@ -458,10 +458,12 @@ export async function catchup(ctx, s, cases) {
     const { name, awayMs } = cases[i];
     const gis = specs.filter((x) => x.gi % 2 === i % 2).map((x) => x.gi);
     await s.gensCall('outageStart', {});
+    const meter = await s.meter().begin();
     const t0 = Date.now();
     const dropped = (await s.gensCall('drop', { gis, awayMs })).reduce((a, r) => a + r.dropped, 0);
     const back = await waitBack(s, dropped, awayMs + 30_000);
     const endAt = Date.now();
+    const cost = await meter.end(s.bgCmdsPerSec);
     await sleep(S.settleMs);
     // The publisher keeps going: collect its record so far without stopping it for the next case.
     const pub = await s.publisher.call('httpPubDrain', { timeoutMs: 1 });
@@ -472,7 +474,7 @@ export async function catchup(ctx, s, cases) {
     const r = judgeOutage(pub, reports.flatMap((x) => x.clients), t0, endAt, fromMs);
     fromMs = Date.now();
     await s.gensCall('outageStop');
-    out.cases[name] = { awayMs, dropped, timedOut: back.timedOut, ...r, correct: r.silentLossClients === 0 && r.lostUnaffected === 0 };
+    out.cases[name] = { awayMs, dropped, timedOut: back.timedOut, ...r, correct: r.silentLossClients === 0 && r.lostUnaffected === 0, cost };
     ctx.log(`  catch-up ${name} ${s.target}: ${dropped} away ${awayMs} ms, missed ${r.missedEvents}, recovered ${r.recoveredPct ?? '—'}%, told ${r.toldClients}, silent loss ${r.silentLossClients}, dups ${r.duplicates}`);
   }
   await s.publisher.call('httpPubStop');

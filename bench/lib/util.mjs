@@ -34,20 +34,13 @@ export function mergeHist(into, h) {
   return into;
 }
 
-export const fmt = (v, d = 1) => {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (typeof v === 'string') return v;
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
-  return Number.isInteger(v) ? String(v) : v.toFixed(d);
-};
-
-export function ratio(a, b) {
-  if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b)) return null;
-  if (b === 0) return a === 0 ? 1 : null;
-  return Math.round((a / b) * 100) / 100;
+/** Every meter window (bench/lib/infra.mjs Meter.end) inside a result, wherever it sits. */
+export function meterWindows(v, acc = []) {
+  if (v && typeof v === 'object') {
+    if (v.cpuSec && 'otherLoadPct' in v) acc.push(v);
+    else for (const x of Object.values(v)) meterWindows(x, acc);
+  }
+  return acc;
 }
 
 export function median(xs) {
