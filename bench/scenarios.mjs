@@ -62,6 +62,7 @@ function saturation(ctx, cost, where) {
 async function fanStep(ctx, s, { ratePerSec, durationMs, members, label }) {
   const step = ++stepIds;
   const totalPubs = s.publishers.reduce((a, b) => a + b, 0);
+  if (!totalPubs) throw new Error(`${label}: no publishing member is connected`);
   const meter = await s.meter().begin();
   const t0 = performance.now();
   await Promise.all(s.gens.map((g, i) => (s.publishers[i] ? g.call('pubStart', { step, ratePerSec: (ratePerSec * s.publishers[i]) / totalPubs }) : null)));
