@@ -153,7 +153,8 @@ async function capacitySearch(ctx, s, { members, start, cap, prior, label }) {
       if (rate < minRate) break;
     }
   }
-  while (lo > 0 && hi < Infinity && hi / lo > 1.2 && probes.length < S.capacityProbes) {
+  const RESOLVED = 1.2 + 1e-9; // ±10 % around the midpoint; the epsilon absorbs float rounding
+  while (lo > 0 && hi < Infinity && hi / lo > RESOLVED && probes.length < S.capacityProbes) {
     const mid = Math.sqrt(lo * hi);
     if (await probe(mid)) lo = mid;
     else hi = mid;
@@ -162,7 +163,7 @@ async function capacitySearch(ctx, s, { members, start, cap, prior, label }) {
   return {
     capacityPerSec: round(lo, 2),
     firstFailPerSec: hi < Infinity ? round(hi, 2) : null,
-    resolved: lo > 0 && hi < Infinity && hi / lo <= 1.2,
+    resolved: lo > 0 && hi < Infinity && hi / lo <= RESOLVED,
     capped: lo >= cap,
     capPerSec: round(cap, 2),
     capacityDeliveredPerSec: best?.deliveredPerSec ?? 0,
