@@ -196,7 +196,7 @@ export function buildReport(results) {
     ['presence deliveries (live)', (r) => r.presenceDeliveries],
     ['  + replayed in catch-up', (r) => r.presenceReplayed],
     ['duplicates (dropped by the receiver)', (r) => r.duplicates],
-    ['events that came only by a gap fill (lost broadcasts)', (r) => r.gapFilledEvents],
+    ['events first received by a gap fill (broadcast lost, or > 300 ms late)', (r) => r.gapFilledEvents],
     ['reconnect p50 ms (drop → session)', (r) => r.reconnectMsP50],
     ['rejoin ack p50 / p99 ms', (r) => (r.rejoinAckMsP50 === null ? null : `${r.rejoinAckMsP50} / ${r.rejoinAckMsP99}`)],
     ['old NODE_ID left the node set after ms (reaper, or its clean stop)', (r) => r.reaperActedMs],

@@ -65,7 +65,8 @@ function resetSeq(c, seq) {
 
 // What the SDK does about a hole in a room's seqs while connected (src/client/room.ts): wait
 // holeWaitMs (default 300) for a late broadcast, then fetch what is missing with room:catchup.
-// Events that arrive this way are counted (gapFilled): each one is a broadcast that was lost.
+// Events that arrive this way are counted (gapFilled): each one is a broadcast that was lost or
+// more than HOLE_WAIT_MS late (then its broadcast shows up as a duplicate).
 const HOLE_WAIT_MS = 300;
 
 function armHole(c, s) {
