@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ENTRY, ROOT, Redis, freePortFn } from './lib/infra.mjs';
+import { ENTRY, ONE_ADDRESS_ENV, ROOT, Redis, freePortFn } from './lib/infra.mjs';
 import { installExitHooks, liveChildren, round } from './lib/procs.mjs';
 import { meterWindows } from './lib/util.mjs';
 import { Session } from './lib/session.mjs';
@@ -287,6 +287,7 @@ export async function main(argv) {
       sizes: S,
       scenarios: Object.fromEntries(opts.scenarios.map((sc) => [sc, { what: SCENARIOS[sc].what, targets: SCENARIOS[sc].targets ?? opts.targets, repeats: SCENARIOS[sc].repeats === 'main' ? S.repeats : S.extraRepeats }])),
       targets: opts.targets,
+      generatorEnv: { tether: ONE_ADDRESS_ENV },
       order: runs.map((r) => `${r.scenario}:${r.target}#${r.repeat + 1}`),
       overrides: Object.fromEntries(
         opts.targets.map((t) => [

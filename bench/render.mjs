@@ -46,6 +46,10 @@ export function render(results) {
     for (const [kv, list] of by) ov.push(`- ${t}: \`${kv}\` in ${list.length === Object.values(m.scenarios ?? {}).filter((x) => x.targets.includes(t)).length ? 'every scenario' : list.join(', ')}`);
   }
   w(...(ov.length ? ov : ['- none: every target ran on its defaults.']), '');
+  for (const [t, env] of Object.entries(m.generatorEnv ?? {})) {
+    w(`- Generator artefact, not a tuning: ${t} runs with ${Object.entries(env).map(([k, v]) => `\`${k}=${v}\``).join(', ')} because every generated client comes from 127.0.0.1 (the per-address new-session budget would refuse a load that real clients spread over many addresses).`);
+  }
+  w('');
   w(`- Defaults the harness relies on: ${Object.entries(m.defaultsUsed ?? {}).map(([t, d]) => `${t} ${Object.entries(d).map(([k, v]) => `${k}=${v}`).join(', ')}`).join('; ')}.`);
   w(`- Waits for batched presence use the longest window of any target in the run: ${m.batchWindowMs} ms (+ 500 ms), for every target alike.`, '');
   const blocks = buildReport(results);
