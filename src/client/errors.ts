@@ -54,3 +54,8 @@ export function connectErrorCode(err: unknown): ErrorCode | null {
   const code = (err as { data?: { code?: unknown } } | null)?.data?.code;
   return isErrorCode(code) ? code : null;
 }
+
+export function toClientError(err: unknown): ClientError {
+  if (err instanceof ClientError) return err;
+  return new ClientError('INTERNAL_ERROR', err instanceof Error ? err.message : String(err));
+}
