@@ -10,6 +10,7 @@ import { ClientError, toClientError } from './errors.js';
 import { IdentityStore, randomId } from './identity.js';
 import { Inbox } from './inbox.js';
 import { Room, type RoomHost } from './room.js';
+import { DEFAULT_DELIVERY_HOLD_MS } from './room-sync.js';
 import { resolveStorage } from './storage.js';
 import type {
   ClientEvents,
@@ -28,6 +29,7 @@ export type { WireSocket } from './connection.js';
 
 interface Settings {
   holeWaitMs: number;
+  deliveryHoldMs: number;
   catchupLimit: number;
   retry: BackoffOptions;
   rejoinAfterEviction: boolean;
@@ -44,6 +46,7 @@ interface Settings {
 function resolveSettings(options: TetherClientOptions): Settings {
   return {
     holeWaitMs: options.holeWaitMs ?? 300,
+    deliveryHoldMs: options.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS,
     catchupLimit: options.catchupLimit ?? 500,
     retry: { baseMs: 200, maxMs: 5000, ...options.retry },
     rejoinAfterEviction: options.rejoinAfterEviction ?? true,

@@ -13,8 +13,10 @@ export interface SyncTarget {
   readonly kind: 'room' | 'program';
   readonly joinOptions: JoinOptions;
   readonly closed: boolean;
-  /** A state payload replaces the room's state wholesale. */
+  /** A state payload replaces the room's state wholesale (shown to the app by `showState`). */
   applyState(state: RoomStatePayload): void;
+  /** Emits the current state to the app ('state'). */
+  showState(): void;
   /** One event, in seq order, exactly once. */
   applyEntry(entry: SequencedEntry): void;
   /** The first baseline is in: join() may resolve. */
@@ -26,6 +28,9 @@ export interface SyncTarget {
   /** Unrecoverable: the handle closes with this error. */
   fail(error: ClientError): void;
 }
+
+/** How long a fresh handle waits for the app to listen before delivering anyway (RoomHost.settings). */
+export const DEFAULT_DELIVERY_HOLD_MS = 2000;
 
 /** The "stale" marker of an async flow overtaken by a disconnect, a newer sync or a close. */
 const STALE = Symbol('stale');
@@ -57,6 +62,15 @@ export class RoomSync {
   private filling = false;
   private holeTimer: Timer | undefined;
   private retryTimer: Timer | undefined;
+  /**
+   * Delivery to the app (see `listening()`): 'paused' holds the first state and every event until
+   * the app listens, 'starting' waits for the end of the task in which it attached its first
+   * listener, 'flowing' applies and emits as events come.
+   */
+  private flow: 'paused' | 'starting' | 'flowing' = 'paused';
+  private flowTimer: Timer | undefined;
+  /** The app has not been shown the current baseline yet (a 'state' is owed). */
+  private stateOwed = false;
 
   constructor(
     private readonly host: RoomHost,
@@ -74,6 +88,31 @@ export class RoomSync {
 
   get live(): boolean {
     return this.liveValue;
+  }
+
+  /**
+   * The app attached a listener for the room's stream ('state', 'event', 'sequenced', …).
+   *
+   * Why delivery waits for it: `const room = await client.join(code); room.on('event', …)` attaches
+   * after the join resolved, and a join's ack often arrives in the same read as the events behind
+   * it (a bursty link, a busy room), which the SDK parses before any continuation of the caller
+   * runs; React-style code attaches in an effect, later still. So a fresh handle applies and emits
+   * nothing — its first 'state' included — until the app listens, and then starts one macrotask
+   * later, so that every listener attached in that task (through any number of awaits of settled
+   * promises) sees the first state and then every event from joinSeq + 1. An app that never listens
+   * gets delivery anyway `deliveryHoldMs` after the join (its getters would otherwise stay at the
+   * join's state and the buffer would grow).
+   */
+  listening(): void {
+    if (this.flow !== 'paused') return;
+    if (!this.baseline) {
+      // Listening before the first state: nothing was held, deliver as things come.
+      this.flow = 'flowing';
+      return;
+    }
+    this.flow = 'starting';
+    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
+    this.flowTimer = setTimeout(() => this.startFlow(), 0);
   }
 
   /** A handshake completed: (re)join or rejoin, catch up. */
@@ -117,7 +156,21 @@ export class RoomSync {
     this.liveValue = false;
     this.syncGen++;
     this.clearTimers();
+    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
+    this.flowTimer = undefined;
     this.buffer.clear();
+  }
+
+  private startFlow(): void {
+    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
+    this.flowTimer = undefined;
+    if (this.flow === 'flowing' || this.room.closed) return;
+    this.flow = 'flowing';
+    if (this.stateOwed) {
+      this.stateOwed = false;
+      this.room.showState();
+    }
+    if (!this.holding) this.release();
   }
 
   /**
@@ -143,7 +196,7 @@ export class RoomSync {
         recovered = false;
       } else {
         try {
-          recovered = await this.rejoinRequest(stale, mode === 'resume' && this.baseline ? this.buffer.applied : undefined);
+          recovered = await this.rejoinRequest(stale, mode === 'resume' && this.baseline ? this.buffer.contiguous : undefined);
         } catch (err) {
           if (err === STALE) throw err;
           const e = toClientError(err);
@@ -176,13 +229,18 @@ export class RoomSync {
     this.syncRetryAttempt = 0;
     this.holding = false;
     this.liveValue = true;
+    if (first && this.flow === 'paused') {
+      const holdMs = this.host.settings.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS;
+      if (Number.isFinite(holdMs)) this.flowTimer = setTimeout(() => this.startFlow(), Math.max(0, holdMs));
+    }
     if (first) this.room.firstBaseline();
     this.release();
     if (this.room.closed) return;
-    if (!first) this.room.resumed(recovered);
+    // A paused handle has shown the app nothing yet: its first 'state' will be the current one.
+    if (!first && this.flow === 'flowing') this.room.resumed(recovered);
     if (this.room.closed) return;
     this.room.live();
-    if (this.buffer.applied < this.head) void this.fillGap();
+    if (this.buffer.contiguous < this.head) void this.fillGap();
   }
 
   private async join(stale: () => boolean): Promise<void> {
@@ -219,14 +277,19 @@ export class RoomSync {
     this.head = Math.max(state.seq, this.buffer.highest);
     this.baseline = true;
     this.room.applyState(state);
+    if (this.flow === 'flowing') this.room.showState();
+    else this.stateOwed = true;
   }
 
+  /** Hands the run of consecutive events to the room (when flowing), and watches for holes. */
   private release(): void {
-    for (const { item } of this.buffer.drain()) {
-      this.room.applyEntry(item);
-      if (this.room.closed) return;
+    if (this.flow === 'flowing') {
+      for (const { item } of this.buffer.drain()) {
+        this.room.applyEntry(item);
+        if (this.room.closed) return;
+      }
     }
-    if (this.buffer.applied < this.head) this.armHoleTimer();
+    if (this.buffer.contiguous < this.head) this.armHoleTimer();
     else this.clearHoleTimer();
   }
 
@@ -234,11 +297,14 @@ export class RoomSync {
     if (this.holeTimer || this.filling || !this.liveValue) return;
     this.holeTimer = setTimeout(() => {
       this.holeTimer = undefined;
-      if (this.liveValue && this.buffer.applied < this.head) void this.fillGap();
+      if (this.liveValue && this.buffer.contiguous < this.head) void this.fillGap();
     }, this.host.settings.holeWaitMs);
   }
 
-  /** Fetches what is missing between the applied seq and the known head, page by page. */
+  /**
+   * Fetches what is missing between the contiguous seq (applied, or held in order while delivery
+   * is paused) and the known head, page by page.
+   */
   private async fillGap(): Promise<void> {
     if (this.filling) return;
     this.filling = true;
@@ -249,8 +315,8 @@ export class RoomSync {
     let retryAfter = 0;
     try {
       let attempt = 0;
-      while (!stale() && this.liveValue && this.buffer.applied < this.head) {
-        const from = this.buffer.applied;
+      while (!stale() && this.liveValue && this.buffer.contiguous < this.head) {
+        const from = this.buffer.contiguous;
         let res;
         try {
           res = await this.host.request('room:catchup', { roomId: this.room.id, fromSeq: from, limit: this.host.settings.catchupLimit });
@@ -272,7 +338,7 @@ export class RoomSync {
         }
         if (res.seq > this.head) this.head = res.seq;
         for (const e of res.events) this.receive({ name: e.name, seq: e.seq, payload: e.payload } as SequencedEntry);
-        if (this.buffer.applied === from) {
+        if (this.buffer.contiguous === from) {
           // The log answered but did not move us: our head belongs to an older incarnation of the room.
           resync = true;
           return;
@@ -290,7 +356,7 @@ export class RoomSync {
             this.holeTimer = undefined;
             void this.fillGap();
           }, retryAfter);
-        } else if (this.liveValue && this.buffer.applied < this.head) this.armHoleTimer();
+        } else if (this.liveValue && this.buffer.contiguous < this.head) this.armHoleTimer();
       }
     }
   }

@@ -1,6 +1,6 @@
 import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
 import type { BackoffOptions } from './backoff.js';
-import { Emitter } from './emitter.js';
+import { Emitter, type Listener } from './emitter.js';
 import { ClientError, toClientError } from './errors.js';
 import { Message, Outbox } from './outbox.js';
 import { positionAt, shouldApplySync } from './playback.js';
@@ -33,6 +33,8 @@ export interface RoomHost {
     retry: BackoffOptions;
     rejoinAfterEviction: boolean;
     random: () => number;
+    /** How long a fresh handle holds its stream for the app's first listener (default 2000). */
+    deliveryHoldMs?: number;
   };
   request<E extends RequestName>(event: E, payload: RequestPayload<E>): Promise<RequestResult<E>>;
   newMessageId(): string;
@@ -47,6 +49,11 @@ export interface RoomHost {
 }
 
 export type RoomStatus = 'joining' | 'syncing' | 'live' | 'offline' | 'closed';
+
+/** Listeners that consume the room's stream: attaching the first one starts delivery (RoomSync.listening). */
+const STREAM_EVENTS: ReadonlySet<keyof RoomEvents> = new Set<keyof RoomEvents>([
+  'state', 'event', 'sequenced', 'participant:joined', 'participant:left', 'presence', 'playback', 'playback:control',
+]);
 
 const ROOM_SCOPED: ReadonlySet<RequestName> = new Set<RequestName>([
   'room:leave', 'room:rejoin', 'room:publish', 'room:signal', 'room:catchup', 'sync:report',
@@ -90,7 +97,8 @@ export class Room extends Emitter<RoomEvents> {
       get closed() {
         return room.closedReason !== null;
       },
-      applyState: (state) => this.applyState(state),
+      applyState: (state) => (this.model = modelFromState(state)),
+      showState: () => this.emit('state', this.state!),
       applyEntry: (entry) => this.apply(entry),
       firstBaseline: () => this.readyResolve(this),
       resumed: (recovered) => this.emit('resumed', { recovered }),
@@ -110,6 +118,17 @@ export class Room extends Emitter<RoomEvents> {
       random: host.settings.random,
       changed: (msg) => this.emit('publish', msg),
     });
+  }
+
+  /**
+   * Subscribes to a room event. The first listener for the room's stream ('state', 'event',
+   * 'sequenced', 'participant:*', 'presence', 'playback', 'playback:control') starts delivery of a
+   * freshly joined room, one macrotask later: see "Joining" in docs/CLIENT.md.
+   */
+  override on<K extends keyof RoomEvents>(event: K, listener: Listener<RoomEvents[K]>): () => void {
+    const off = super.on(event, listener);
+    if (STREAM_EVENTS.has(event)) this.sync.listening();
+    return off;
   }
 
   // ---- state the application reads -------------------------------------------------------------
@@ -344,11 +363,6 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   // ---- state changes (called by the sync machine, in order) ---------------------------------------
-
-  private applyState(state: RoomStatePayload): void {
-    this.model = modelFromState(state);
-    this.emit('state', { info: state.room, participants: state.participants, playback: state.playback, seq: state.seq, serverTimestamp: state.serverTimestamp });
-  }
 
   private apply(entry: SequencedEntry): void {
     this.model = reduceRoom(this.model!, entry);

@@ -56,6 +56,12 @@ export interface TetherClientOptions {
   requestTimeoutMs?: number;
   /** How long a hole in a room's seq stream may wait for a late broadcast before catch-up. Default 300. */
   holeWaitMs?: number;
+  /**
+   * A freshly joined room holds its first `state` and its events until the app attaches a listener
+   * for them (delivery then starts one macrotask later), or this long after the join if it never
+   * does. Default 2000. See "Joining" in docs/CLIENT.md.
+   */
+  deliveryHoldMs?: number;
   /** Page size of room:catchup requests (the server caps it). Default 500. */
   catchupLimit?: number;
   /** Backoff of retryable request failures (RATE_LIMITED, INTERNAL_ERROR). Default { baseMs: 200, maxMs: 5000 }. */

@@ -4,29 +4,73 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
  * A loopback TCP proxy in front of a worker, to cut the network under a client the way real
  * networks fail: `freeze()` stops forwarding bytes in both directions without closing anything
  * (a dead Wi-Fi: only ping timeouts notice), `cut()` destroys the connections (a reset).
+ *
+ * Options shape the link:
+ * - `burstMs`: server→client bytes are held and written in one piece every `burstMs` (a mobile
+ *   link delivering in bursts): everything the server sent in that window reaches the client in
+ *   one TCP read, so the client parses several frames in one go.
+ * - `swallowHandshake(n)`: for the n-th connection (0-based) where it returns true, the client's
+ *   first WebSocket frame after the upgrade (Socket.IO's namespace CONNECT, `40/sync,…`) is
+ *   dropped: the Engine.IO session opens, the namespace connect is never answered.
  */
 export interface Proxy {
   url: string;
   port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Handshakes swallowed so far. */
+  readonly swallowed: number;
   freeze(): void;
   thaw(): void;
   cut(): void;
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number): Promise<Proxy> {
+export interface ProxyOptions {
+  burstMs?: number;
+  swallowHandshake?: (connection: number) => boolean;
+}
+
+export async function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise<Proxy> {
   const pairs = new Set<[Socket, Socket]>();
+  const timers = new Set<ReturnType<typeof setInterval>>();
   let frozen = false;
+  let connections = 0;
+  let swallowed = 0;
   const server: Server = createServer((client) => {
+    const n = connections++;
     const upstream = tcpConnect(targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
-    const forward = (from: Socket, to: Socket) =>
-      from.on('data', (chunk) => {
-        if (!frozen) to.write(chunk);
+
+    const toUpstream = opts.swallowHandshake?.(n) ? swallowFirstFrame(() => swallowed++) : (chunk: Buffer) => chunk;
+    client.on('data', (chunk: Buffer) => {
+      if (frozen) return;
+      const out = toUpstream(chunk);
+      if (out.length) upstream.write(out);
+    });
+
+    if (opts.burstMs) {
+      let held: Buffer[] = [];
+      upstream.on('data', (chunk: Buffer) => {
+        if (!frozen) held.push(chunk);
       });
-    forward(client, upstream);
-    forward(upstream, client);
+      const timer = setInterval(() => {
+        if (held.length === 0 || client.destroyed) return;
+        const burst = Buffer.concat(held);
+        held = [];
+        client.write(burst);
+      }, opts.burstMs);
+      timers.add(timer);
+      client.once('close', () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      });
+    } else {
+      upstream.on('data', (chunk: Buffer) => {
+        if (!frozen) client.write(chunk);
+      });
+    }
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -40,6 +84,12 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    get connections() {
+      return connections;
+    },
+    get swallowed() {
+      return swallowed;
+    },
     freeze: () => (frozen = true),
     thaw: () => (frozen = false),
     cut() {
@@ -51,7 +101,55 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     },
     close() {
       this.cut();
+      for (const t of timers) clearInterval(t);
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A client→server byte filter that passes the HTTP upgrade request through and drops the first
+ * WebSocket frame after it (RFC 6455 framing: client frames are masked), then passes everything.
+ */
+function swallowFirstFrame(onSwallow: () => void): (chunk: Buffer) => Buffer {
+  let pending = Buffer.alloc(0);
+  let phase: 'http' | 'frame' | 'pass' = 'http';
+  return (chunk) => {
+    if (phase === 'pass') return chunk;
+    pending = Buffer.concat([pending, chunk]);
+    let out = Buffer.alloc(0);
+    if (phase === 'http') {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return out;
+      out = pending.subarray(0, end + 4);
+      pending = pending.subarray(end + 4);
+      phase = 'frame';
+    }
+    const size = frameSize(pending);
+    if (size === null) return out;
+    onSwallow();
+    const rest = pending.subarray(size);
+    pending = Buffer.alloc(0);
+    phase = 'pass';
+    return Buffer.concat([out, rest]);
+  };
+}
+
+/** Total bytes of the first frame in `buf`, or null when it is not complete yet. */
+function frameSize(buf: Buffer): number | null {
+  if (buf.length < 2) return null;
+  const masked = (buf[1]! & 0x80) !== 0;
+  let len = buf[1]! & 0x7f;
+  let offset = 2;
+  if (len === 126) {
+    if (buf.length < 4) return null;
+    len = buf.readUInt16BE(2);
+    offset = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return null;
+    len = Number(buf.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const total = offset + (masked ? 4 : 0) + len;
+  return buf.length >= total ? total : null;
 }
