@@ -10,7 +10,7 @@ import { ClientError, toClientError } from './errors.js';
 import { IdentityStore, randomId } from './identity.js';
 import { Inbox } from './inbox.js';
 import { Room, type RoomHost } from './room.js';
-import { DEFAULT_DELIVERY_HOLD_MS } from './room-sync.js';
+import { DEFAULT_DELIVERY_HOLD_MS } from './delivery.js';
 import { resolveStorage } from './storage.js';
 import type {
   ClientEvents,
@@ -293,6 +293,7 @@ export class TetherClient extends Emitter<ClientEvents> {
       });
     }
     s.on('room:state_snapshot', (snap) => this.roomsById.get(snap.room?.id)?.receiveSnapshot(snap));
+    s.on('room:head', (head) => head && this.roomsById.get(head.roomId)?.receiveHead(head));
     s.on('room:signal', (sig) => this.roomsById.get(sig.roomId)?.receiveSignal(sig));
     s.on('playback:sync', (sync) => this.roomsById.get(sync.roomId)?.receivePlaybackSync(sync));
     s.on('inbox:message', (msg) => this.inbox.receive(msg));

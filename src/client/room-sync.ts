@@ -1,5 +1,6 @@
-import type { RoomStatePayload } from '../protocol/events.js';
+import type { RoomHead, RoomStatePayload } from '../protocol/events.js';
 import { backoffDelay } from './backoff.js';
+import { DEFAULT_DELIVERY_HOLD_MS, DeliveryGate } from './delivery.js';
 import { ClientError, toClientError } from './errors.js';
 import { ReorderBuffer } from './reorder.js';
 import type { RoomHost } from './room.js';
@@ -29,9 +30,6 @@ export interface SyncTarget {
   fail(error: ClientError): void;
 }
 
-/** How long a fresh handle waits for the app to listen before delivering anyway (RoomHost.settings). */
-export const DEFAULT_DELIVERY_HOLD_MS = 2000;
-
 /** The "stale" marker of an async flow overtaken by a disconnect, a newer sync or a close. */
 const STALE = Symbol('stale');
 
@@ -51,8 +49,14 @@ export class RoomSync {
   private baseline = false;
   /** True while a sync decides the baseline: events are collected, not released. */
   private holding = true;
-  /** Highest seq known to exist (seen or announced by an ack): applied < head means a gap. */
+  /** Highest seq known to exist (seen, or announced by an ack or a room:head): contiguous < head means a gap. */
   private head = 0;
+  /**
+   * The room life `applied` and `head` count in (null: the server did not say). A position is
+   * (incarnation, seq): a room recreated under the same code starts its seq again under a new
+   * incarnation, and a seq of another incarnation is never continued.
+   */
+  private incarnationValue: string | null = null;
   private liveValue = false;
   private syncing = false;
   private syncEpoch = -1;
@@ -62,24 +66,30 @@ export class RoomSync {
   private filling = false;
   private holeTimer: Timer | undefined;
   private retryTimer: Timer | undefined;
-  /**
-   * Delivery to the app (see `listening()`): 'paused' holds the first state and every event until
-   * the app listens, 'starting' waits for the end of the task in which it attached its first
-   * listener, 'flowing' applies and emits as events come.
-   */
-  private flow: 'paused' | 'starting' | 'flowing' = 'paused';
-  private flowTimer: Timer | undefined;
-  /** The app has not been shown the current baseline yet (a 'state' is owed). */
-  private stateOwed = false;
+  /** When the stream starts reaching the app (a fresh handle waits for its first listener). */
+  private readonly delivery: DeliveryGate;
 
   constructor(
     private readonly host: RoomHost,
     private readonly room: SyncTarget,
-  ) {}
+  ) {
+    this.delivery = new DeliveryGate(
+      () => host.settings.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS,
+      (showState) => {
+        if (room.closed) return;
+        if (showState) room.showState();
+        if (!this.holding) this.release();
+      },
+    );
+  }
 
   /** Seq of the last event released to the room (or of the snapshot that replaced them). */
   get applied(): number {
     return this.buffer.applied;
+  }
+
+  get incarnation(): string | null {
+    return this.incarnationValue;
   }
 
   get hasBaseline(): boolean {
@@ -90,29 +100,9 @@ export class RoomSync {
     return this.liveValue;
   }
 
-  /**
-   * The app attached a listener for the room's stream ('state', 'event', 'sequenced', …).
-   *
-   * Why delivery waits for it: `const room = await client.join(code); room.on('event', …)` attaches
-   * after the join resolved, and a join's ack often arrives in the same read as the events behind
-   * it (a bursty link, a busy room), which the SDK parses before any continuation of the caller
-   * runs; React-style code attaches in an effect, later still. So a fresh handle applies and emits
-   * nothing — its first 'state' included — until the app listens, and then starts one macrotask
-   * later, so that every listener attached in that task (through any number of awaits of settled
-   * promises) sees the first state and then every event from joinSeq + 1. An app that never listens
-   * gets delivery anyway `deliveryHoldMs` after the join (its getters would otherwise stay at the
-   * join's state and the buffer would grow).
-   */
+  /** The app attached a listener for the room's stream ('state', 'event', 'sequenced', …): see DeliveryGate. */
   listening(): void {
-    if (this.flow !== 'paused') return;
-    if (!this.baseline) {
-      // Listening before the first state: nothing was held, deliver as things come.
-      this.flow = 'flowing';
-      return;
-    }
-    this.flow = 'starting';
-    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
-    this.flowTimer = setTimeout(() => this.startFlow(), 0);
+    this.delivery.listening(this.baseline);
   }
 
   /** A handshake completed: (re)join or rejoin, catch up. */
@@ -146,6 +136,24 @@ export class RoomSync {
     if (!this.holding) this.release();
   }
 
+  /**
+   * room:head, the room's current position, sent periodically to rooms with recent activity: a
+   * broadcast lost on a connection that stayed up (a worker died between append and emit, a
+   * pub/sub message lost in a Redis blip) shows as a head above what we hold. Same incarnation:
+   * the gap is filled like any other (after `holeWaitMs`, which lets a broadcast racing the head
+   * arrive first). Another incarnation: the room was recreated; resync from a snapshot.
+   */
+  receiveHead(head: RoomHead): void {
+    if (this.room.closed || !this.liveValue || typeof head.seq !== 'number') return;
+    if (this.incarnationValue !== null && typeof head.incarnation === 'string' && head.incarnation !== this.incarnationValue) {
+      void this.sync('resync');
+      return;
+    }
+    if (head.seq <= this.head) return;
+    this.head = head.seq;
+    if (this.buffer.contiguous < this.head) this.armHoleTimer();
+  }
+
   /** room:state_snapshot: applied only when this room asked for it (a rejoin in flight). */
   receiveSnapshot(snapshot: RoomStatePayload): void {
     if (this.room.closed || !this.expectingSnapshot) return;
@@ -156,21 +164,8 @@ export class RoomSync {
     this.liveValue = false;
     this.syncGen++;
     this.clearTimers();
-    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
-    this.flowTimer = undefined;
+    this.delivery.close();
     this.buffer.clear();
-  }
-
-  private startFlow(): void {
-    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
-    this.flowTimer = undefined;
-    if (this.flow === 'flowing' || this.room.closed) return;
-    this.flow = 'flowing';
-    if (this.stateOwed) {
-      this.stateOwed = false;
-      this.room.showState();
-    }
-    if (!this.holding) this.release();
   }
 
   /**
@@ -229,15 +224,14 @@ export class RoomSync {
     this.syncRetryAttempt = 0;
     this.holding = false;
     this.liveValue = true;
-    if (first && this.flow === 'paused') {
-      const holdMs = this.host.settings.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS;
-      if (Number.isFinite(holdMs)) this.flowTimer = setTimeout(() => this.startFlow(), Math.max(0, holdMs));
+    if (first) {
+      this.delivery.firstState();
+      this.room.firstBaseline();
     }
-    if (first) this.room.firstBaseline();
     this.release();
     if (this.room.closed) return;
     // A paused handle has shown the app nothing yet: its first 'state' will be the current one.
-    if (!first && this.flow === 'flowing') this.room.resumed(recovered);
+    if (!first && this.delivery.flowing) this.room.resumed(recovered);
     if (this.room.closed) return;
     this.room.live();
     if (this.buffer.contiguous < this.head) void this.fillGap();
@@ -260,30 +254,48 @@ export class RoomSync {
     this.expectingSnapshot = true;
     let res;
     try {
-      res = await this.host.request('room:rejoin', lastSeq === undefined ? { roomId: this.room.id } : { roomId: this.room.id, lastSeq });
+      res = await this.host.request('room:rejoin', this.position(lastSeq));
     } finally {
       if (!stale()) this.expectingSnapshot = false;
     }
     if (stale()) throw STALE;
     // Replayed events and any snapshot were emitted before the ack on this socket, so they are in.
     if (!res.recovered && !this.baseline) throw new ClientError('INTERNAL_ERROR', 'rejoin answered without a snapshot');
+    if (res.recovered && this.otherIncarnation(res.incarnation)) {
+      // A replay of another life of the room cannot continue ours (a server that ignored the
+      // incarnation we sent): ask for a snapshot instead.
+      return this.rejoinRequest(stale, undefined);
+    }
     if (res.seq > this.head) this.head = res.seq;
     return res.recovered;
   }
 
+  /** A rejoin position: lastSeq with the incarnation it counts in, or nothing (snapshot). */
+  private position(lastSeq: number | undefined): { roomId: string; lastSeq?: number; incarnation?: string } {
+    if (lastSeq === undefined) return { roomId: this.room.id };
+    return this.incarnationValue === null ? { roomId: this.room.id, lastSeq } : { roomId: this.room.id, lastSeq, incarnation: this.incarnationValue };
+  }
+
+  private otherIncarnation(incarnation: unknown): boolean {
+    return this.incarnationValue !== null && typeof incarnation === 'string' && incarnation !== this.incarnationValue;
+  }
+
   private applyState(state: RoomStatePayload): void {
+    const incarnation = typeof state.incarnation === 'string' ? state.incarnation : null;
+    // Events held from another life of the room carry seqs that mean nothing in this one.
+    if (incarnation !== this.incarnationValue && this.incarnationValue !== null) this.buffer.clear();
+    this.incarnationValue = incarnation;
     this.buffer.reset(state.seq);
     // A room recreated under the same code starts again from a lower seq.
     this.head = Math.max(state.seq, this.buffer.highest);
     this.baseline = true;
     this.room.applyState(state);
-    if (this.flow === 'flowing') this.room.showState();
-    else this.stateOwed = true;
+    if (this.delivery.stateReplaced()) this.room.showState();
   }
 
   /** Hands the run of consecutive events to the room (when flowing), and watches for holes. */
   private release(): void {
-    if (this.flow === 'flowing') {
+    if (this.delivery.flowing) {
       for (const { item } of this.buffer.drain()) {
         this.room.applyEntry(item);
         if (this.room.closed) return;
@@ -319,7 +331,12 @@ export class RoomSync {
         const from = this.buffer.contiguous;
         let res;
         try {
-          res = await this.host.request('room:catchup', { roomId: this.room.id, fromSeq: from, limit: this.host.settings.catchupLimit });
+          res = await this.host.request('room:catchup', {
+            roomId: this.room.id,
+            fromSeq: from,
+            ...(this.incarnationValue === null ? {} : { incarnation: this.incarnationValue }),
+            limit: this.host.settings.catchupLimit,
+          });
         } catch (err) {
           if (stale()) return;
           const e = toClientError(err);
@@ -332,7 +349,7 @@ export class RoomSync {
           return;
         }
         if (stale()) return;
-        if (!res.recovered) {
+        if (!res.recovered || this.otherIncarnation(res.incarnation)) {
           resync = true;
           return;
         }

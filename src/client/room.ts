@@ -1,4 +1,4 @@
-import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
+import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomHead, RoomInfo, RoomStatePayload } from '../protocol/events.js';
 import type { BackoffOptions } from './backoff.js';
 import { Emitter, type Listener } from './emitter.js';
 import { ClientError, toClientError } from './errors.js';
@@ -138,6 +138,14 @@ export class Room extends Emitter<RoomEvents> {
     return this.sync.applied;
   }
 
+  /**
+   * The room life `seq` counts in (null before the first state). A room that expired and was
+   * created again under the same code has a new incarnation and starts its seq again.
+   */
+  get incarnation(): string | null {
+    return this.sync.incarnation;
+  }
+
   get info(): RoomInfo | null {
     return this.model?.info ?? null;
   }
@@ -193,7 +201,7 @@ export class Room extends Emitter<RoomEvents> {
   get state(): RoomState | null {
     const m = this.model;
     if (!m) return null;
-    return { info: m.info, participants: this.participants, playback: m.playback, seq: this.seq, serverTimestamp: m.serverTimestamp };
+    return { info: m.info, participants: this.participants, playback: m.playback, seq: this.seq, incarnation: m.incarnation, serverTimestamp: m.serverTimestamp };
   }
 
   /** Messages not yet acked by the server, oldest first. */
@@ -334,6 +342,11 @@ export class Room extends Emitter<RoomEvents> {
   /** room:state_snapshot: applied only when this room asked for it (a rejoin in flight). */
   receiveSnapshot(snapshot: RoomStatePayload): void {
     this.sync.receiveSnapshot(snapshot);
+  }
+
+  /** room:head: the room's current position (fills a lost broadcast, notices a recreated room). */
+  receiveHead(head: RoomHead): void {
+    this.sync.receiveHead(head);
   }
 
   receiveSignal(signal: RoomEvents['signal']): void {

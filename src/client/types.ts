@@ -134,6 +134,8 @@ export interface RoomState {
   playback: PlaybackState;
   /** Seq of the last event the state includes. */
   seq: number;
+  /** The room life `seq` counts in (null: the server did not say). */
+  incarnation: string | null;
   serverTimestamp: number;
 }
 
@@ -157,7 +159,10 @@ export interface RoomEvents {
   sequenced: SequencedEntry;
   /** Local state was replaced wholesale: after the first join and after every snapshot. */
   state: RoomState;
-  /** The room came back after a reconnect or a gap: recovered=false means the state was replaced by a snapshot. */
+  /**
+   * The room came back after a reconnect, a gap or a changed incarnation: recovered=false means the
+   * state was replaced by a snapshot (always so when the room was recreated under a new incarnation).
+   */
   resumed: { recovered: boolean };
   /** Ephemeral, unsequenced message from another member. */
   signal: { roomId: string; from: string; type: string; data: unknown };
