@@ -121,6 +121,7 @@ export class TetherClient extends Emitter<ClientEvents> {
       shutdown: (n) => this.emit('shutdown', n),
       error: (e) => this.emit('error', e),
       up: (session) => {
+        for (const room of this.roomsById.values()) room.onConnected();
         void this.resumeRooms(session, this.loop.epoch);
         this.inbox.flush();
       },

@@ -63,6 +63,8 @@ export class ConnectionLoop {
   private connectTimer: Timer | undefined;
   private shutdownDelayMs: number | null = null;
   private identityResetDone = false;
+  /** A handshake ever completed: later attempts are reconnects, earlier ones the first connect. */
+  private hadSession = false;
   private waiters: { resolve(s: SessionPayload): void; reject(e: ClientError): void }[] = [];
 
   constructor(private readonly deps: ConnectionDeps) {
@@ -125,7 +127,8 @@ export class ConnectionLoop {
     this.clearTimers();
     if (!this.running) return;
     const id = ++this.attemptId;
-    if (this.statusValue.state !== 'reconnecting') this.setStatus({ state: 'reconnecting', attempt: this.failures + 1, delayMs: 0 });
+    const phase = this.hadSession ? 'reconnecting' : 'connecting';
+    if (this.statusValue.state !== phase) this.setStatus({ state: phase, attempt: this.failures + 1, delayMs: 0 });
     try {
       await this.deps.identity.load();
     } catch (err) {
@@ -187,7 +190,10 @@ export class ConnectionLoop {
     this.clearTimers();
     this.failures++;
     const delay = delayMs ?? backoffDelay(this.failures, this.deps.settings.reconnect, this.deps.settings.random);
-    this.setStatus({ state: 'reconnecting', attempt: this.failures, delayMs: delay });
+    // `attempt` is the number of the attempt that runs after the delay: the first connect counts
+    // its first try as 1, a reconnect counts from the first try after the drop.
+    if (this.hadSession) this.setStatus({ state: 'reconnecting', attempt: this.failures, delayMs: delay });
+    else this.setStatus({ state: 'connecting', attempt: this.failures + 1, delayMs: delay });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.attempt();
@@ -237,6 +243,7 @@ export class ConnectionLoop {
     if (this.deps.identity.adopt(session)) this.applyQuery();
     this.epochValue++;
     this.sessionUp = true;
+    this.hadSession = true;
     this.setStatus({ state: 'connected', nodeId: session.nodeId });
     this.deps.session(session);
     const waiters = this.waiters;

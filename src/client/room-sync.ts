@@ -24,6 +24,8 @@ export interface SyncTarget {
   firstBaseline(): void;
   /** A later baseline is in (reconnect, resync). */
   resumed(recovered: boolean): void;
+  /** A sync started: the room is not live until it is done. */
+  syncing(): void;
   /** The room is live on this connection (clock sync, outbox). */
   live(): void;
   /** Unrecoverable: the handle closes with this error. */
@@ -183,6 +185,7 @@ export class RoomSync {
     this.liveValue = false;
     this.holding = true;
     this.clearTimers();
+    this.room.syncing();
     const first = !this.baseline;
     let recovered: boolean;
     try {

@@ -15,6 +15,7 @@ import type {
   RoomCloseReason,
   RoomEvents,
   RoomState,
+  RoomStatus,
   SequencedEntry,
 } from './types.js';
 
@@ -48,7 +49,7 @@ export interface RoomHost {
   roomLive(room: Room): void;
 }
 
-export type RoomStatus = 'joining' | 'syncing' | 'live' | 'offline' | 'closed';
+export type { RoomStatus } from './types.js';
 
 /** Listeners that consume the room's stream: attaching the first one starts delivery (RoomSync.listening). */
 const STREAM_EVENTS: ReadonlySet<keyof RoomEvents> = new Set<keyof RoomEvents>([
@@ -71,6 +72,8 @@ const ROOM_SCOPED: ReadonlySet<RequestName> = new Set<RequestName>([
 export class Room extends Emitter<RoomEvents> {
   private model: RoomModel | null = null;
   private closedReason: RoomCloseReason | null = null;
+  /** The status last announced with a 'status' event. */
+  private announced: RoomStatus = 'joining';
   private readonly sync: RoomSync;
   private readonly outbox: Outbox;
   private readonly readyPromise: Promise<Room>;
@@ -102,7 +105,10 @@ export class Room extends Emitter<RoomEvents> {
       applyEntry: (entry) => this.apply(entry),
       firstBaseline: () => this.readyResolve(this),
       resumed: (recovered) => this.emit('resumed', { recovered }),
+      syncing: () => this.announceStatus(),
       live: () => {
+        this.announceStatus();
+        if (this.closedReason) return;
         this.host.roomLive(this);
         this.outbox.flush();
       },
@@ -332,6 +338,12 @@ export class Room extends Emitter<RoomEvents> {
   onDisconnected(): void {
     this.sync.onDisconnected();
     this.outbox.pause();
+    this.announceStatus();
+  }
+
+  /** A handshake completed: an offline room is syncing until resume() brings it live. */
+  onConnected(): void {
+    this.announceStatus();
   }
 
   /** A sequenced event for this room, live, replayed or from a catch-up page. */
@@ -372,7 +384,15 @@ export class Room extends Emitter<RoomEvents> {
     this.outbox.failAll(failure);
     this.readyReject(failure);
     this.host.roomClosed(this);
+    this.announceStatus();
     this.emit('closed', error ? { reason, error } : { reason });
+  }
+
+  private announceStatus(): void {
+    const status = this.status;
+    if (status === this.announced) return;
+    this.announced = status;
+    this.emit('status', status);
   }
 
   // ---- state changes (called by the sync machine, in order) ---------------------------------------

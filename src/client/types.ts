@@ -99,8 +99,14 @@ export interface ClockEstimate {
   samples: number;
 }
 
+/**
+ * `connecting`: no handshake completed yet (the first connect); `reconnecting`: later ones. In both,
+ * `attempt` is the number of the attempt under way or coming after `delayMs` (1-based: the first
+ * connect's first try is 1, a reconnect's first try after the drop is 1).
+ */
 export type ClientStatus =
   | { state: 'connected'; nodeId: string }
+  | { state: 'connecting'; attempt: number; delayMs: number }
   | { state: 'reconnecting'; attempt: number; delayMs: number }
   | { state: 'offline'; reason: OfflineReason };
 
@@ -139,6 +145,9 @@ export interface RoomState {
   serverTimestamp: number;
 }
 
+/** `joining` → `live` ⇄ `syncing` (connected, re-establishing its position) / `offline` → `closed`. */
+export type RoomStatus = 'joining' | 'syncing' | 'live' | 'offline' | 'closed';
+
 export type RoomCloseReason = 'left' | 'client_closed' | 'revoked' | 'error';
 
 export interface RoomEvents {
@@ -164,6 +173,8 @@ export interface RoomEvents {
    * state was replaced by a snapshot (always so when the room was recreated under a new incarnation).
    */
   resumed: { recovered: boolean };
+  /** `room.status` changed (joining, syncing, live, offline, closed): a UI need not poll it. */
+  status: RoomStatus;
   /** Ephemeral, unsequenced message from another member. */
   signal: { roomId: string; from: string; type: string; data: unknown };
   /** A published message changed status (pending → sent | failed). */
