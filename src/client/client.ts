@@ -7,6 +7,7 @@ import { ClockScheduler, type ClockSettings } from './clock.js';
 import { ConnectionLoop, toError, type WireSocket } from './connection.js';
 import { Emitter } from './emitter.js';
 import { ClientError, toClientError } from './errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, frameBytes, sizeError } from './frames.js';
 import { IdentityStore, randomId } from './identity.js';
 import { Inbox } from './inbox.js';
 import { Room, type RoomHost } from './room.js';
@@ -38,6 +39,7 @@ interface Settings {
   shutdownJitterMs: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  maxPayloadBytes: number;
   /** null: clock sync off. */
   clock: ClockSettings | null;
   now: () => number;
@@ -55,6 +57,7 @@ function resolveSettings(options: TetherClientOptions): Settings {
     shutdownJitterMs: options.shutdownJitterMs ?? 500,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     clock:
       options.clockSync === false
         ? null
@@ -85,10 +88,19 @@ export class TetherClient extends Emitter<ClientEvents> {
   private readonly roomsById = new Map<string, Room>();
   private readonly pendingLeaves = new Set<string>();
   private readonly host: RoomHost;
+  /**
+   * The largest message this client sends: maxPayloadBytes, lowered below a message the server
+   * closed the connection over (its limit is smaller than configured), so that message is refused
+   * here when resent instead of killing every connection it is sent on.
+   */
+  private payloadLimit: number;
+  /** Estimated sizes of the requests awaiting their ack (a size close names no message). */
+  private readonly inflight = new Set<{ bytes: number }>();
 
   constructor(options: TetherClientOptions) {
     super();
     const settings = (this.settings = resolveSettings(options));
+    this.payloadLimit = settings.maxPayloadBytes;
     this.identity = new IdentityStore(resolveStorage(options.storage), options.storageKey ?? 'tether:', (err) =>
       this.emit('error', toError(err, 'storage.set failed')),
     );
@@ -125,9 +137,15 @@ export class TetherClient extends Emitter<ClientEvents> {
         void this.resumeRooms(session, this.loop.epoch);
         this.inbox.flush();
       },
-      down: () => {
+      down: ({ reason, wasUp, tooLarge }) => {
         this.clock.stop();
         for (const room of this.roomsById.values()) room.onDisconnected();
+        if (tooLarge) {
+          const culprit = Math.max(0, ...[...this.inflight].map((r) => r.bytes));
+          if (culprit > 0) this.payloadLimit = Math.min(this.payloadLimit, culprit - 1);
+          this.emit('error', new ClientError('PAYLOAD_TOO_LARGE', `the server closed the connection over a message's size (${reason}); messages over ${this.payloadLimit} bytes are now refused`));
+        }
+        if (wasUp) this.emit('disconnected', tooLarge ? { reason, code: 'PAYLOAD_TOO_LARGE' } : { reason });
       },
       stopped: (error) => {
         // A join that never got its first state cannot complete now.
@@ -258,7 +276,17 @@ export class TetherClient extends Emitter<ClientEvents> {
    */
   request<E extends RequestName>(event: E, payload: RequestPayload<E>, timeoutMs = this.settings.requestTimeoutMs): Promise<RequestResult<E>> {
     if (!this.loop.connected || !this.socket.connected) return Promise.reject(new ClientError('OFFLINE'));
-    return new Promise((resolve, reject) => {
+    let sized: { bytes: number };
+    try {
+      sized = { bytes: frameBytes(event, payload) };
+    } catch (err) {
+      return Promise.reject(toClientError(err));
+    }
+    // Over the limit the server would close the connection (and every request on it) for this one.
+    const refused = sizeError(event, sized.bytes, this.payloadLimit);
+    if (refused) return Promise.reject(refused);
+    this.inflight.add(sized);
+    return new Promise<RequestResult<E>>((resolve, reject) => {
       // Typed loosely: socket.io's timeout() rewrites ack signatures in a way the contract's
       // Ack<T> callbacks do not survive.
       const emitter = this.socket.timeout(timeoutMs) as unknown as {
@@ -270,7 +298,7 @@ export class TetherClient extends Emitter<ClientEvents> {
         if (res.ok) resolve(res.data);
         else reject(ClientError.fromBody(res.error));
       });
-    });
+    }).finally(() => this.inflight.delete(sized));
   }
 
   /**
@@ -342,6 +370,13 @@ export class TetherClient extends Emitter<ClientEvents> {
       },
       settings: this.settings,
       request: (event, payload) => this.request(event, payload),
+      frameError: (event, payload) => {
+        try {
+          return sizeError(event, frameBytes(event, payload), this.payloadLimit);
+        } catch (err) {
+          return toClientError(err);
+        }
+      },
       newMessageId: randomId,
       roomClosed: (room) => {
         if (this.roomsById.get(room.id) === room) this.roomsById.delete(room.id);

@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents, SessionPayload, ShutdownNotice } from '../protocol/events.js';
 import { backoffDelay, shutdownDelay, type BackoffOptions } from './backoff.js';
 import { ClientError, connectErrorCode, isRetryable } from './errors.js';
+import { closedForSize } from './frames.js';
 import type { IdentityStore } from './identity.js';
 import type { ClientStatus, OfflineReason, TetherClientOptions } from './types.js';
 
@@ -31,8 +32,11 @@ export interface ConnectionDeps {
   error(error: Error): void;
   /** A handshake completed (epoch already bumped): resume rooms, flush what waited. */
   up(session: SessionPayload): void;
-  /** The connection is gone (epoch already bumped): rooms go offline, timers stop. */
-  down(): void;
+  /**
+   * The connection is gone (epoch already bumped): rooms go offline, timers stop. `wasUp`: a
+   * session had been established on it; `tooLarge`: the server closed it over a message's size.
+   */
+  down(info: { reason: string; wasUp: boolean; tooLarge: boolean }): void;
   /** The loop stopped for good (auth_error, replaced, fatal refusal). */
   stopped(error: ClientError): void;
   /** close() is under way, before the socket disconnects. */
@@ -221,7 +225,7 @@ export class ConnectionLoop {
     const s = this.deps.socket;
     s.on('session', (session) => this.onSession(session));
     s.on('connect_error', (err) => this.onConnectError(err));
-    s.on('disconnect', (reason) => this.onDisconnect(reason));
+    s.on('disconnect', (reason, description) => this.onDisconnect(reason, description));
     s.on('session:replaced', (p) => {
       this.deps.replaced(p);
       this.stop('replaced', new ClientError('SESSION_REPLACED'));
@@ -291,12 +295,13 @@ export class ConnectionLoop {
     this.retry();
   }
 
-  private onDisconnect(reason: string): void {
+  private onDisconnect(reason: string, description: unknown): void {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    const wasUp = this.sessionUp;
     this.sessionUp = false;
     this.epochValue++;
-    this.deps.down();
+    this.deps.down({ reason, wasUp, tooLarge: closedForSize(description) });
     // 'io client disconnect' is ours (close, stop, abort): whoever did it decides what comes next.
     if (!this.running || reason === 'io client disconnect') return;
     const delay = this.shutdownDelayMs ?? undefined;

@@ -38,6 +38,8 @@ export interface RoomHost {
     deliveryHoldMs?: number;
   };
   request<E extends RequestName>(event: E, payload: RequestPayload<E>): Promise<RequestResult<E>>;
+  /** Why a request could not be sent at all (PAYLOAD_TOO_LARGE, INVALID_PAYLOAD), or null. */
+  frameError?(event: RequestName, payload: unknown): ClientError | null;
   newMessageId(): string;
   /** The room handle closed itself: forget it. */
   roomClosed(room: Room): void;
@@ -53,7 +55,7 @@ export type { RoomStatus } from './types.js';
 
 /** Listeners that consume the room's stream: attaching the first one starts delivery (RoomSync.listening). */
 const STREAM_EVENTS: ReadonlySet<keyof RoomEvents> = new Set<keyof RoomEvents>([
-  'state', 'event', 'sequenced', 'participant:joined', 'participant:left', 'presence', 'playback', 'playback:control',
+  'state', 'event', 'sequenced', 'participant:joined', 'participant:left', 'presence', 'playback', 'playback:control', 'resumed',
 ]);
 
 const ROOM_SCOPED: ReadonlySet<RequestName> = new Set<RequestName>([
@@ -128,8 +130,8 @@ export class Room extends Emitter<RoomEvents> {
 
   /**
    * Subscribes to a room event. The first listener for the room's stream ('state', 'event',
-   * 'sequenced', 'participant:*', 'presence', 'playback', 'playback:control') starts delivery of a
-   * freshly joined room, one macrotask later: see "Joining" in docs/CLIENT.md.
+   * 'sequenced', 'participant:*', 'presence', 'playback', 'playback:control', 'resumed') starts
+   * delivery of a freshly joined room, one macrotask later: see "Joining" in docs/CLIENT.md.
    */
   override on<K extends keyof RoomEvents>(event: K, listener: Listener<RoomEvents[K]>): () => void {
     const off = super.on(event, listener);
@@ -231,6 +233,12 @@ export class Room extends Emitter<RoomEvents> {
     const msg = new Message(opts.clientMsgId ?? this.host.newMessageId(), type, data ?? null);
     if (this.closedReason) {
       msg.markFailed(new ClientError('CLOSED', `room ${this.id} is closed`));
+      return msg;
+    }
+    // Refused before it is queued: it could never be sent, and it must not hold up the FIFO.
+    const unsendable = this.host.frameError?.('room:publish', { roomId: this.id, type, data: msg.data, clientMsgId: msg.clientMsgId });
+    if (unsendable) {
+      msg.markFailed(unsendable);
       return msg;
     }
     this.outbox.add(msg);

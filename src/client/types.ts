@@ -18,7 +18,7 @@ import type {
   ShutdownNotice,
 } from '../protocol/events.js';
 import type { BackoffOptions } from './backoff.js';
-import type { ClientError } from './errors.js';
+import type { ClientError, ClientErrorCode } from './errors.js';
 import type { StorageOption } from './storage.js';
 
 /** Request names of the wire contract, their payloads and ack data. */
@@ -54,6 +54,12 @@ export interface TetherClientOptions {
   connectTimeoutMs?: number;
   /** Ack timeout of every request (join, rejoin, catch-up, publish...). Default 10000. */
   requestTimeoutMs?: number;
+  /**
+   * The largest message the SDK sends, in bytes as serialized (the server's MAX_PAYLOAD_BYTES,
+   * default 65536). A publish, signal or request over it is refused locally with
+   * PAYLOAD_TOO_LARGE instead of making the server close the connection.
+   */
+  maxPayloadBytes?: number;
   /** How long a hole in a room's seq stream may wait for a late broadcast before catch-up. Default 300. */
   holeWaitMs?: number;
   /**
@@ -130,6 +136,12 @@ export interface ClientEvents {
   message: InboxMessage;
   /** A clock-sync round finished (the initial burst after a connect, then every interval). */
   clock: ClockEstimate;
+  /**
+   * An established connection ended (the SDK reconnects unless it was closed or stopped). `reason`
+   * is socket.io-client's ('transport close', 'ping timeout', 'io server disconnect'…); `code`
+   * says why when the SDK knows: PAYLOAD_TOO_LARGE when the server closed it over a message's size.
+   */
+  disconnected: { reason: string; code?: ClientErrorCode };
   /** Something failed that the SDK handles itself (it keeps going); for logging. */
   error: ClientError | Error;
 }
