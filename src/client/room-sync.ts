@@ -3,7 +3,7 @@ import { backoffDelay } from './backoff.js';
 import { DEFAULT_DELIVERY_HOLD_MS, DeliveryGate } from './delivery.js';
 import { ClientError, toClientError } from './errors.js';
 import { ReorderBuffer } from './reorder.js';
-import type { RoomHost } from './room.js';
+import type { RoomHost } from './host.js';
 import type { JoinOptions, SequencedEntry } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
