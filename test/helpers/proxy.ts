@@ -12,6 +12,8 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
  * - `swallowHandshake(n)`: for the n-th connection (0-based) where it returns true, the client's
  *   first WebSocket frame after the upgrade (Socket.IO's namespace CONNECT, `40/sync,…`) is
  *   dropped: the Engine.IO session opens, the namespace connect is never answered.
+ * - `dropServerFrame(text)`: server→client WebSocket text frames for which it returns true are
+ *   dropped (a broadcast lost on a connection that stays up).
  */
 export interface Proxy {
   url: string;
@@ -20,6 +22,8 @@ export interface Proxy {
   readonly connections: number;
   /** Handshakes swallowed so far. */
   readonly swallowed: number;
+  /** Server frames dropped so far. */
+  readonly dropped: number;
   freeze(): void;
   thaw(): void;
   cut(): void;
@@ -29,6 +33,7 @@ export interface Proxy {
 export interface ProxyOptions {
   burstMs?: number;
   swallowHandshake?: (connection: number) => boolean;
+  dropServerFrame?: (text: string) => boolean;
 }
 
 export async function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise<Proxy> {
@@ -37,6 +42,7 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
   let frozen = false;
   let connections = 0;
   let swallowed = 0;
+  let dropped = 0;
   const server: Server = createServer((client) => {
     const n = connections++;
     const upstream = tcpConnect(targetPort, '127.0.0.1');
@@ -50,10 +56,11 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
       if (out.length) upstream.write(out);
     });
 
+    const fromUpstream = opts.dropServerFrame ? dropFrames(opts.dropServerFrame, () => dropped++) : (chunk: Buffer) => chunk;
     if (opts.burstMs) {
       let held: Buffer[] = [];
       upstream.on('data', (chunk: Buffer) => {
-        if (!frozen) held.push(chunk);
+        if (!frozen) held.push(fromUpstream(chunk));
       });
       const timer = setInterval(() => {
         if (held.length === 0 || client.destroyed) return;
@@ -68,7 +75,9 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
       });
     } else {
       upstream.on('data', (chunk: Buffer) => {
-        if (!frozen) client.write(chunk);
+        if (frozen) return;
+        const out = fromUpstream(chunk);
+        if (out.length) client.write(out);
       });
     }
     const end = () => {
@@ -89,6 +98,9 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
     },
     get swallowed() {
       return swallowed;
+    },
+    get dropped() {
+      return dropped;
     },
     freeze: () => (frozen = true),
     thaw: () => (frozen = false),
@@ -152,4 +164,41 @@ function frameSize(buf: Buffer): number | null {
   }
   const total = offset + (masked ? 4 : 0) + len;
   return buf.length >= total ? total : null;
+}
+
+/**
+ * A server→client byte filter: passes the HTTP upgrade response, then re-frames the WebSocket
+ * stream frame by frame, dropping the unfragmented text frames `drop` selects.
+ */
+function dropFrames(drop: (text: string) => boolean, onDrop: () => void): (chunk: Buffer) => Buffer {
+  let pending = Buffer.alloc(0);
+  let upgraded = false;
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    const out: Buffer[] = [];
+    if (!upgraded) {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return Buffer.alloc(0);
+      out.push(pending.subarray(0, end + 4));
+      pending = pending.subarray(end + 4);
+      upgraded = true;
+    }
+    for (;;) {
+      const size = frameSize(pending);
+      if (size === null) break;
+      const frame = pending.subarray(0, size);
+      pending = pending.subarray(size);
+      const text = frame[0] === 0x81 ? frame.subarray(size - payloadLength(frame)).toString() : null;
+      if (text !== null && drop(text)) onDrop();
+      else out.push(frame);
+    }
+    return Buffer.concat(out);
+  };
+}
+
+function payloadLength(frame: Buffer): number {
+  const len = frame[1]! & 0x7f;
+  if (len === 126) return frame.readUInt16BE(2);
+  if (len === 127) return Number(frame.readBigUInt64BE(2));
+  return len;
 }
