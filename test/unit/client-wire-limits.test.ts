@@ -44,12 +44,16 @@ before(async () => {
   url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
 });
 
+const opened = new Set<TetherClient>();
+
 after(async () => {
+  for (const c of opened) c.close(); // also when an assertion failed: a reconnecting client keeps the process alive
   await io.close();
 });
 
 function client(opts: Partial<TetherClientOptions> = {}) {
   const c = new TetherClient({ url, clockSync: false, requestTimeoutMs: 3000, reconnect: { baseMs: 20, maxMs: 50 }, ...opts });
+  opened.add(c);
   const errors: string[] = [];
   const disconnects: { reason: string; code?: string }[] = [];
   c.on('error', (e) => void errors.push(e instanceof ClientError ? e.code : e.message));
