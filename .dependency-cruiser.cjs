@@ -12,7 +12,7 @@ module.exports = {
       severity: 'error',
       comment: 'Module cycles make start-up order and reasoning fragile (type-only imports are erased and do not count).',
       from: {},
-      to: { circular: true, dependencyTypesNot: ['type-only'] },
+      to: { circular: true, dependencyTypesNot: ['type-only'], viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
     {
       name: 'domains-not-on-socket.io',

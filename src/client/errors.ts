@@ -13,6 +13,11 @@ export const CLIENT_ERRORS = {
   OFFLINE: { retry: true, message: 'not connected' },
   /** The client was closed, or the room left, before the request could complete. */
   CLOSED: { retry: false, message: 'the client or room was closed' },
+  /**
+   * A message over the size limit: refused by the SDK before sending (over `maxPayloadBytes`), or
+   * the server closed the connection because of one (WebSocket close 1009, HTTP 413).
+   */
+  PAYLOAD_TOO_LARGE: { retry: false, message: 'the message is larger than the server accepts' },
 } as const;
 
 export type ClientOnlyCode = keyof typeof CLIENT_ERRORS;
@@ -53,4 +58,9 @@ function defaultMessage(code: ClientErrorCode): string {
 export function connectErrorCode(err: unknown): ErrorCode | null {
   const code = (err as { data?: { code?: unknown } } | null)?.data?.code;
   return isErrorCode(code) ? code : null;
+}
+
+export function toClientError(err: unknown): ClientError {
+  if (err instanceof ClientError) return err;
+  return new ClientError('INTERNAL_ERROR', err instanceof Error ? err.message : String(err));
 }

@@ -49,6 +49,16 @@ export class ReorderBuffer<T> {
     return Math.max(this.appliedSeq, this.maxBuffered);
   }
 
+  /**
+   * The highest seq up to which nothing is missing: `applied` plus the run of consecutive held
+   * events after it (what `drain()` would release now). Above it and below the known head is a hole.
+   */
+  get contiguous(): number {
+    let seq = this.appliedSeq;
+    while (this.pending.has(seq + 1)) seq++;
+    return seq;
+  }
+
   /** True when events are held back behind a missing seq. */
   get hasHole(): boolean {
     return this.pending.size > 0 && !this.pending.has(this.appliedSeq + 1);

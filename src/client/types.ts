@@ -18,8 +18,8 @@ import type {
   ShutdownNotice,
 } from '../protocol/events.js';
 import type { BackoffOptions } from './backoff.js';
+import type { ClientError, ClientErrorCode } from './errors.js';
 import type { Room } from './room.js';
-import type { ClientError } from './errors.js';
 import type { StorageOption } from './storage.js';
 
 /** Request names of the wire contract, their payloads and ack data. */
@@ -55,8 +55,20 @@ export interface TetherClientOptions {
   connectTimeoutMs?: number;
   /** Ack timeout of every request (join, rejoin, catch-up, publish...). Default 10000. */
   requestTimeoutMs?: number;
+  /**
+   * The largest message the SDK sends, in bytes as serialized (the server's MAX_PAYLOAD_BYTES,
+   * default 65536). A publish, signal or request over it is refused locally with
+   * PAYLOAD_TOO_LARGE instead of making the server close the connection.
+   */
+  maxPayloadBytes?: number;
   /** How long a hole in a room's seq stream may wait for a late broadcast before catch-up. Default 300. */
   holeWaitMs?: number;
+  /**
+   * A freshly joined room holds its first `state` and its events until the app attaches a listener
+   * for them (delivery then starts one macrotask later), or this long after the join if it never
+   * does. Default 2000. See "Joining" in docs/CLIENT.md.
+   */
+  deliveryHoldMs?: number;
   /** Page size of room:catchup requests (the server caps it). Default 500. */
   catchupLimit?: number;
   /** Backoff of retryable request failures (RATE_LIMITED, INTERNAL_ERROR). Default { baseMs: 200, maxMs: 5000 }. */
@@ -94,8 +106,14 @@ export interface ClockEstimate {
   samples: number;
 }
 
+/**
+ * `connecting`: no handshake completed yet (the first connect); `reconnecting`: later ones. In both,
+ * `attempt` is the number of the attempt under way or coming after `delayMs` (1-based: the first
+ * connect's first try is 1, a reconnect's first try after the drop is 1).
+ */
 export type ClientStatus =
   | { state: 'connected'; nodeId: string }
+  | { state: 'connecting'; attempt: number; delayMs: number }
   | { state: 'reconnecting'; attempt: number; delayMs: number }
   | { state: 'offline'; reason: OfflineReason };
 
@@ -119,6 +137,12 @@ export interface ClientEvents {
   message: InboxMessage;
   /** A clock-sync round finished (the initial burst after a connect, then every interval). */
   clock: ClockEstimate;
+  /**
+   * An established connection ended (the SDK reconnects unless it was closed or stopped). `reason`
+   * is socket.io-client's ('transport close', 'ping timeout', 'io server disconnect'…); `code`
+   * says why when the SDK knows: PAYLOAD_TOO_LARGE when the server closed it over a message's size.
+   */
+  disconnected: { reason: string; code?: ClientErrorCode };
   /** Something failed that the SDK handles itself (it keeps going); for logging. */
   error: ClientError | Error;
 }
@@ -129,8 +153,13 @@ export interface RoomState {
   playback: PlaybackState;
   /** Seq of the last event the state includes. */
   seq: number;
+  /** The room life `seq` counts in (null: the server did not say). */
+  incarnation: string | null;
   serverTimestamp: number;
 }
+
+/** `joining` → `live` ⇄ `syncing` (connected, re-establishing its position) / `offline` → `closed`. */
+export type RoomStatus = 'joining' | 'syncing' | 'live' | 'offline' | 'closed';
 
 export type RoomCloseReason = 'left' | 'client_closed' | 'revoked' | 'error';
 
@@ -152,8 +181,13 @@ export interface RoomEvents {
   sequenced: SequencedEntry;
   /** Local state was replaced wholesale: after the first join and after every snapshot. */
   state: RoomState;
-  /** The room came back after a reconnect or a gap: recovered=false means the state was replaced by a snapshot. */
+  /**
+   * The room came back after a reconnect, a gap or a changed incarnation: recovered=false means the
+   * state was replaced by a snapshot (always so when the room was recreated under a new incarnation).
+   */
   resumed: { recovered: boolean };
+  /** `room.status` changed (joining, syncing, live, offline, closed): a UI need not poll it. */
+  status: RoomStatus;
   /** Ephemeral, unsequenced message from another member. */
   signal: { roomId: string; from: string; type: string; data: unknown };
   /** A published message changed status (pending → sent | failed). */
