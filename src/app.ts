@@ -28,6 +28,7 @@ import { PlaybackService } from './playback/service.js';
 import { playbackRequests } from './playback/handlers.js';
 import { RoomStore } from './rooms/store.js';
 import { RoomService } from './rooms/service.js';
+import { WEBHOOK_SWEEP_QUEUE, Webhooks } from './webhooks/service.js';
 import { roomRequests } from './rooms/handlers.js';
 import { roomRoutes } from './rooms/routes.js';
 import { SessionStore } from './sessions/store.js';
@@ -110,12 +111,13 @@ export async function createApp(config: Config): Promise<App> {
   // Domains.
   const sessionStore = new SessionStore(config, redis.commands, scripts, keys);
   const roomStore = new RoomStore(config, redis.commands, scripts, keys);
+  const webhooks = new Webhooks(config, redis.commands, keys, jobs, log);
   const sessions = new SessionService(config, sessionStore, fanout, liveness, limits);
-  const rooms = new RoomService(config, roomStore, limits);
+  const rooms = new RoomService(config, roomStore, limits, webhooks);
   const events = new EventService(config, new EventStore(config, redis.commands, scripts, keys), fanout);
-  const membership = new MembershipService(config, new MembershipStore(config, scripts, keys), sessionStore, roomStore, rooms, events, limits, jobs, fanout, log);
+  const membership = new MembershipService(config, new MembershipStore(config, scripts, keys), sessionStore, roomStore, rooms, events, limits, jobs, fanout, webhooks, log);
   const playback = new PlaybackService(config, new PlaybackStore(config, scripts, keys), jobs, fanout, log);
-  const inbox = new InboxService(config, new InboxStore(config, scripts, keys), fanout, log);
+  const inbox = new InboxService(config, new InboxStore(config, scripts, keys), fanout, jobs, webhooks, log);
   const heads = new RoomHeads(config, new EventStore(config, redis.commands, scripts, keys), fanout, log);
 
   const requests = new RequestRouter(log, fanout, [
@@ -162,6 +164,12 @@ export async function createApp(config: Config): Promise<App> {
   });
 
   for (const kind of membership.jobKinds()) jobs.work(kind);
+  if (webhooks.enabled) {
+    jobs.work(webhooks.deliveryJobKind());
+    jobs.work(inbox.userOfflineJobKind());
+    jobs.work(webhooks.sweepJobKind());
+    await jobs.every(WEBHOOK_SWEEP_QUEUE, 'webhooks-sweep', config.webhooks.sweepMs, { v: 1 });
+  }
   jobs.work(playback.syncJobKind());
   jobs.work({
     queue: REAP_QUEUE,

@@ -17,7 +17,10 @@ const redisUrl = z
   .string()
   .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL');
 
-const schema = z
+/** Lifecycle webhook types (WEBHOOK_EVENTS chooses among them). */
+export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.vacated', 'room.deleted', 'member.joined', 'member.left', 'user.online', 'user.offline'] as const;
+
+const fields = z
   .object({
     PORT: int(0, 65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -77,6 +80,23 @@ const schema = z
     ROOM_CREATES_PER_USER_PER_MIN: int(1, 1_000_000).default(30),
     CATCHUPS_PER_CLIENT_PER_MIN: int(1, 1_000_000).default(600),
     HTTP_REQUESTS_PER_MIN: int(1, 100_000_000).default(6000),
+    WEBHOOK_URLS: z
+      .string()
+      .refine((v) => v.split(',').every((u) => /^https?:\/\/[^\s,]+$/.test(u.trim())), 'comma-separated http(s) URLs')
+      .optional(),
+    WEBHOOK_SECRET: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'a Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes (e.g. echo whsec_$(openssl rand -base64 32))')
+      .optional(),
+    WEBHOOK_EVENTS: z
+      .string()
+      .refine((v) => v.split(',').every((t) => (WEBHOOK_EVENT_TYPES as readonly string[]).includes(t.trim())), `comma-separated, from: ${WEBHOOK_EVENT_TYPES.join(', ')}`)
+      .optional(),
+    WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(5000),
+    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(10),
+    WEBHOOK_RETRY_BASE_MS: int(10, 3600_000).default(1000),
+    WEBHOOK_SWEEP_MS: int(500, 3600_000).default(5000),
+    USER_OFFLINE_GRACE_MS: int(0, 24 * 3600_000).optional(),
     TRUST_PROXY: z
       .string()
       .regex(/^[0-9A-Za-z.:/,\s]+$/, 'comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal')
@@ -100,6 +120,11 @@ const schema = z
     DRAIN_INTERVAL_MS: int(0, 60_000).default(200),
     DRAIN_RECONNECT_JITTER_MS: int(0, 120_000).default(2_000),
     SHUTDOWN_TIMEOUT_MS: int(1000, 600_000).default(25_000),
+  });
+
+// Cross-field: endpoints without a secret would send unsigned webhooks.
+const schema = fields.superRefine((e, ctx) => {
+    if (e.WEBHOOK_URLS && !e.WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URLS is set (webhooks are always signed)' });
   });
 
 type Env = z.output<typeof schema>;
@@ -154,6 +179,18 @@ export interface Config {
     readonly messageBurst: number;
   };
   readonly playback: { readonly syncIntervalMs: number; readonly defaultRttMs: number };
+  readonly webhooks: {
+    readonly urls: string[];
+    /** Standard Webhooks secret (whsec_…); present whenever urls are. */
+    readonly secret: string | undefined;
+    readonly events: string[];
+    readonly timeoutMs: number;
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+    readonly sweepMs: number;
+    /** user.offline only once the user's last device stayed away this long (default GRACE_PERIOD_MS). */
+    readonly userOfflineGraceMs: number;
+  };
   readonly limits: {
     readonly roomPublishRatePerSec: number;
     readonly roomPublishBurst: number;
@@ -235,6 +272,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES, messageRatePerSec: e.MESSAGE_RATE_PER_SEC, messageBurst: e.MESSAGE_BURST },
     playback: { syncIntervalMs: e.PLAYBACK_SYNC_INTERVAL_MS, defaultRttMs: e.DEFAULT_RTT_MS },
+    webhooks: {
+      urls: (e.WEBHOOK_URLS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      secret: e.WEBHOOK_SECRET,
+      events: e.WEBHOOK_EVENTS ? e.WEBHOOK_EVENTS.split(',').map((s) => s.trim()) : [...WEBHOOK_EVENT_TYPES],
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      sweepMs: e.WEBHOOK_SWEEP_MS,
+      userOfflineGraceMs: e.USER_OFFLINE_GRACE_MS ?? e.GRACE_PERIOD_MS,
+    },
     limits: {
       roomPublishRatePerSec: e.ROOM_PUBLISH_RATE_PER_SEC,
       roomPublishBurst: e.ROOM_PUBLISH_BURST,
@@ -259,6 +306,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
+/**
+ * The webhook filter the Lua steps take: `,type,type,` of the wanted types, or '' when webhooks
+ * are off (no endpoint): then no step writes an outbox entry at all.
+ */
+export function webhookFilter(config: Config): string {
+  return config.webhooks.urls.length > 0 && config.webhooks.secret ? `,${config.webhooks.events.join(',')},` : '';
+}
+
 /** Workers need a Redis URL; only the cluster primary may start without one (it starts Redis). */
 export function requireRedisUrl(config: Config): string {
   if (!config.redis.url) throw new ConfigError(['REDIS_URL: required (e.g. redis://127.0.0.1:6379)']);
@@ -274,4 +329,4 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Names and defaults, for the README's configuration table test. */
-export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(fields.shape);

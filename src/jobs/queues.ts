@@ -14,6 +14,10 @@ export interface JobKind<S extends z.ZodType> {
   schema: S;
   concurrency: number;
   process(data: z.output<S>): Promise<'done' | 'stale'>;
+  /** Worker options beyond the defaults (a shorter lock for jobs that must be retried soon after a death). */
+  worker?: { lockDuration?: number; stalledInterval?: number };
+  /** Called once when a job failed its last attempt (dead letter). */
+  onFinalFailure?(data: z.output<S>, err: Error): Promise<void>;
 }
 
 // Kept jobs only cost memory; failed ones are kept a while for inspection.
@@ -43,6 +47,11 @@ export class Jobs {
       this.queues.set(name, q);
     }
     return q;
+  }
+
+  /** Adds a job with its own options (attempts, backoff, retention); an existing id makes it a no-op. */
+  async add(queue: string, jobId: string, data: object, opts: JobsOptions): Promise<void> {
+    await this.queue(queue).add(queue, data, { ...opts, jobId });
   }
 
   /** Adds a delayed job; an existing job with the same id makes this a no-op (BullMQ semantics). */
@@ -94,11 +103,16 @@ export class Jobs {
         // again after drainDelay (default 5 s). 1 s bounds how late an eviction or flush can be
         // when a worker is killed, for one cheap blocking poll per second per queue.
         drainDelay: 1,
+        ...kind.worker,
       },
     );
     worker.on('failed', (job, err) => {
       metrics.jobsProcessed.inc({ queue: kind.queue, result: 'failed' });
       this.log.warn({ queue: kind.queue, jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
+      if (job && kind.onFinalFailure && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        const parsed = kind.schema.safeParse(job.data);
+        if (parsed.success) kind.onFinalFailure(parsed.data, err).catch((e: unknown) => this.log.error({ queue: kind.queue, err: e }, 'final-failure handler failed'));
+      }
     });
     worker.on('error', (err) => this.log.warn({ queue: kind.queue, err: err.message }, 'worker error'));
     this.workers.push(worker);

@@ -11,6 +11,7 @@ import { TetherError } from '../protocol/errors.js';
 import type { RoomService } from '../rooms/service.js';
 import type { RoomStore } from '../rooms/store.js';
 import type { SessionStore } from '../sessions/store.js';
+import type { Webhooks } from '../webhooks/service.js';
 import type { MembershipStore } from './store.js';
 
 export const EVICT_QUEUE = 'evict';
@@ -48,6 +49,7 @@ export class MembershipService {
     private readonly limits: Limits,
     private readonly jobs: Jobs,
     private readonly fanout: Fanout,
+    private readonly webhooks: Webhooks,
     private readonly log: Logger,
   ) {}
 
@@ -84,6 +86,7 @@ export class MembershipService {
     }
     metrics.roomsJoined.inc();
     metrics.eventsPublished.inc({ source: 'system' });
+    this.webhooks.relayRoomSoon(roomId);
     conn.data.roomId = roomId;
     this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
     conn.emit('room:state', admitted.state);
@@ -173,6 +176,7 @@ export class MembershipService {
     if (!left) return false;
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(roomId, 'room:participant:left', left);
+    this.webhooks.relayRoomSoon(roomId);
     await this.sessions.clearRoom(clientId, roomId);
     return true;
   }
@@ -222,6 +226,7 @@ export class MembershipService {
     if (!left) throw new TetherError('NOT_IN_ROOM');
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(roomId, 'room:participant:left', left);
+    this.webhooks.relayRoomSoon(roomId);
     const conn = await this.sessions.connection(clientId);
     if (conn) {
       this.fanout.toConnection(conn.socketId, 'room:closed', { roomId, reason: 'kicked' });
@@ -239,6 +244,7 @@ export class MembershipService {
   async close(roomId: string): Promise<{ roomId: string; members: number }> {
     const members = await this.roomStore.delete(roomId);
     if (!members) throw new TetherError('ROOM_NOT_FOUND');
+    this.webhooks.relayRoomSoon(roomId);
     this.fanout.toRoom(roomId, 'room:closed', { roomId, reason: 'deleted' });
     this.fanout.removeFromRoom(roomId);
     await Promise.all(members.map((clientId) => this.sessions.clearRoom(clientId, roomId)));
@@ -256,6 +262,8 @@ export class MembershipService {
     metrics.graceEvictions.inc();
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(job.roomId, 'room:participant:left', left);
+    // Awaited here (not in the background): the job retries if the relay fails.
+    await this.webhooks.relayRoom(job.roomId);
     await this.sessions.clearRoom(job.clientId, job.roomId, job.epoch);
     this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
     return 'done';

@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.js';
+import { webhookFilter, type Config } from '../config/index.js';
 import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '../protocol/events.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
@@ -44,8 +44,8 @@ export class MembershipStore {
   /** Admits a member atomically (existence, capacity, membership). null: already a member. */
   async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number): Promise<Admitted | null> {
     const e = this.config.events;
-    const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
-      m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log, this.keys.room(roomId).hooks], [
+      m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
     ]);
     if (!reply || reply[0] === 2) return null;
     return { seq: Number(reply[1]), self: participant(String(reply[2])), state: roomState(reply[3], reply[4], reply[5], now) };
@@ -57,8 +57,8 @@ export class MembershipStore {
    */
   async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
     const e = this.config.events;
-    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
-      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log, this.keys.room(roomId).hooks], [
+      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
     ]);
     if (!reply) return null;
     return { ...(JSON.parse(String(reply[2])) as Omit<ParticipantLeft, 'seq'>), seq: Number(reply[1]) };

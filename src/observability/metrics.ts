@@ -207,6 +207,25 @@ export const metrics = {
     help: 'room:head messages emitted by this worker to its local sockets',
     registers: [registry],
   }),
+  webhooksQueued: new client.Counter({
+    name: 'tether_webhooks_queued_total',
+    help: 'Lifecycle webhooks relayed from an outbox to the delivery queue, by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  }),
+  webhookDeliveries: new client.Counter({
+    name: 'tether_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result: delivered | failed | timeout (retried) | dead (out of attempts)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  webhookDuration: new client.Histogram({
+    name: 'tether_webhook_delivery_seconds',
+    help: 'Duration of webhook delivery attempts, by HTTP status class',
+    labelNames: ['status'] as const,
+    buckets: secondsBuckets,
+    registers: [registry],
+  }),
   httpRequests: new client.Counter({
     name: 'tether_http_requests_total',
     help: 'HTTP API requests by route and status class',

@@ -25,6 +25,8 @@ export interface RoomKeys {
   playback: string;
   /** hash: clientId → latest reported RTT ms */
   rtt: string;
+  /** list: lifecycle webhooks written by the room's scripts, until relayed to the delivery queue */
+  hooks: string;
   /** hash {t, ts}: the room's publish token bucket */
   publishBucket: string;
   /** hash {t, ts}: one publisher's token bucket in this room (a user's devices share it) */
@@ -50,6 +52,7 @@ export class Keys {
       flush: `${p}:flush`,
       playback: `${p}:playback`,
       rtt: `${p}:rtt`,
+      hooks: `${p}:hooks`,
       publishBucket: `${p}:rl:pub`,
       publisherBucket: (publisher) => `${p}:rl:pub:${publisher}`,
     };
@@ -83,6 +86,31 @@ export class Keys {
    */
   roomIndex(): string {
     return `${this.prefix}:rooms`;
+  }
+
+  /** list: the user's lifecycle webhooks (user.online / user.offline) until relayed */
+  userHooks(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:hooks`;
+  }
+
+  /** hash {state: online|offline, gen}: what webhooks last said of the user, and a transition counter */
+  userPresence(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:presence`;
+  }
+
+  /** set: outboxes that may hold unrelayed webhooks (the sweeper's index) */
+  webhookOutboxes(): string {
+    return `${this.prefix}:webhooks:outboxes`;
+  }
+
+  /** list: webhooks out of delivery attempts, newest first, bounded */
+  webhookDeadLetters(): string {
+    return `${this.prefix}:webhooks:dead`;
+  }
+
+  /** SCAN pattern of every outbox (room and user), for the sweeper's rare full pass */
+  hooksPattern(): string {
+    return `${this.prefix}:*:hooks`;
   }
 
   /** set: ids of worker nodes that may hold sockets (for the reaper) */

@@ -31,16 +31,16 @@ export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
  */
 export const SCRIPT_KEYS = {
   catchup: 2,
-  createRoom: 6,
-  deleteRoom: 11,
+  createRoom: 7,
+  deleteRoom: 12,
   flushPresence: 8,
   inboxAck: 1,
-  inboxConnect: 1,
+  inboxConnect: 3,
   inboxDisconnect: 1,
   inboxPending: 1,
   inboxPush: 2,
-  joinRoom: 7,
-  leaveRoom: 7,
+  joinRoom: 8,
+  leaveRoom: 8,
   markAway: 7,
   nodeConnRemove: 1,
   playbackCommand: 7,
@@ -54,6 +54,7 @@ export const SCRIPT_KEYS = {
   sessionConnect: 1,
   sessionDisconnect: 1,
   snapshot: 6,
+  userOffline: 3,
 } as const;
 export type ScriptName = keyof typeof SCRIPT_KEYS;
 

@@ -7,6 +7,7 @@ import type { RoomCreateInput } from '../protocol/schemas.js';
 import { generateRoomCode } from './codes.js';
 import { newIncarnation, roomInfo } from './model.js';
 import { hashPassword, verifyPassword } from './password.js';
+import type { Webhooks } from '../webhooks/service.js';
 import type { RoomStore } from './store.js';
 
 /**
@@ -19,6 +20,7 @@ export class RoomService {
     private readonly config: Config,
     private readonly store: RoomStore,
     private readonly limits: Limits,
+    private readonly webhooks: Webhooks,
   ) {}
 
   async create(input: RoomCreateInput, creator: { userId: string }, via: 'http' | 'socket'): Promise<RoomInfo> {
@@ -35,6 +37,7 @@ export class RoomService {
       });
       if (created) {
         await this.store.index(code, createdAt);
+        this.webhooks.relayRoomSoon(code);
         metrics.roomsCreated.inc({ via });
         return { id: code, code, name, kind: 'room', maxParticipants, hasPassword: Boolean(passwordHash), createdAt, hostClientId: null };
       }
@@ -49,7 +52,10 @@ export class RoomService {
       id: roomId, code: '', name: roomId, kind: 'program', passwordHash: '', maxParticipants: this.config.rooms.maxParticipants, createdAt: now, hostUserId: null,
       incarnation: newIncarnation(now),
     });
-    if (created) await this.store.index(roomId, now);
+    if (created) {
+      await this.store.index(roomId, now);
+      this.webhooks.relayRoomSoon(roomId);
+    }
   }
 
   /** A page of every room for operators; `cursor` is the previous page's nextCursor. */

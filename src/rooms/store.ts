@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.js';
+import { webhookFilter, type Config } from '../config/index.js';
 import type { RoomStatePayload } from '../protocol/events.js';
 import { TetherError } from '../protocol/errors.js';
 import type { RedisCommands } from '../redis/client.js';
@@ -29,9 +29,9 @@ export class RoomStore {
 
   /** Creates the room unless its id is taken (then only refreshes its TTL). Returns whether it was created. */
   async create(room: NewRoom): Promise<boolean> {
-    const reply = await this.scripts.run('createRoom', this.keys.roomState(room.id), [
+    const reply = await this.scripts.run('createRoom', [...this.keys.roomState(room.id), this.keys.room(room.id).hooks], [
       room.id, room.code, room.name, room.kind, room.passwordHash, room.maxParticipants, room.createdAt, room.hostUserId ?? '',
-      this.config.rooms.ttlMs, room.incarnation,
+      this.config.rooms.ttlMs, room.incarnation, webhookFilter(this.config),
     ]);
     return reply[0] === 1;
   }
@@ -75,7 +75,7 @@ export class RoomStore {
   /** Deletes the room and every key of it. Returns the members it had, or null when there was no room. */
   async delete(roomId: string): Promise<string[] | null> {
     const k = this.keys.room(roomId);
-    const reply = await this.scripts.call('deleteRoom', [...this.keys.roomState(roomId), k.log, k.dedup, k.dedupAge, k.flush, k.publishBucket], []);
+    const reply = await this.scripts.call('deleteRoom', [...this.keys.roomState(roomId), k.log, k.dedup, k.dedupAge, k.flush, k.publishBucket, k.hooks], [webhookFilter(this.config)]);
     if (!reply) return null;
     await this.redis.zRem(this.keys.roomIndex(), roomId);
     return reply.slice(1).map(String);

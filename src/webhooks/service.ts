@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import type { Config } from '../config/index.js';
+import { WEBHOOK_EVENT_TYPES, type Config } from '../config/index.js';
 import type { JobKind, Jobs } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
@@ -9,7 +9,6 @@ import type { Keys } from '../redis/keys.js';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 export const WEBHOOK_SWEEP_QUEUE = 'webhooks-sweep';
-export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.vacated', 'room.deleted', 'member.joined', 'member.left', 'user.online', 'user.offline'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** One entry of an outbox, as the Lua step that changed the state wrote it. */
@@ -66,6 +65,18 @@ export class Webhooks {
   /** The event types that go out (WEBHOOK_EVENTS), as the scripts' filter argument. */
   get filter(): string {
     return this.enabled ? this.config.webhooks.events.join(',') : '';
+  }
+
+  /**
+   * Relays in the background: a request never waits for webhook bookkeeping, and an outbox left
+   * behind by a failure (or a death) is the sweeper's.
+   */
+  relayRoomSoon(roomId: string): void {
+    if (this.enabled) this.relayRoom(roomId).catch((err: unknown) => this.log.warn({ roomId, err: (err as Error).message }, 'webhook relay failed; the sweeper retries'));
+  }
+
+  relayUserSoon(userId: string): void {
+    if (this.enabled) this.relayUser(userId).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'webhook relay failed; the sweeper retries'));
   }
 
   /** Moves what a step just wrote to a room's outbox into the delivery queue. */
@@ -177,6 +188,11 @@ export class Webhooks {
     const dead = this.keys.webhookDeadLetters();
     await this.redis.lPush(dead, JSON.stringify({ ...job, reason, at: Date.now() }));
     await this.redis.lTrim(dead, 0, DEAD_LETTERS_KEPT - 1);
+  }
+
+  /** The sweeper's job kind (a cluster-wide scheduler runs it every WEBHOOK_SWEEP_MS). */
+  sweepJobKind(): JobKind<z.ZodType> {
+    return { queue: WEBHOOK_SWEEP_QUEUE, schema: z.object({ v: z.literal(1) }), concurrency: 1, process: () => this.sweep() } as JobKind<z.ZodType>;
   }
 
   deliveryJobKind(): JobKind<typeof DeliveryJob> {

@@ -21,6 +21,7 @@ import { MembershipService } from '../../src/membership/service.ts';
 import { EventStore } from '../../src/events/store.ts';
 import { EventService } from '../../src/events/service.ts';
 import { PlaybackStore } from '../../src/playback/store.ts';
+import { Webhooks } from '../../src/webhooks/service.ts';
 import type { Conn, ConnData, Fanout } from '../../src/fanout/port.ts';
 import { TetherError } from '../../src/protocol/errors.ts';
 import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
@@ -107,10 +108,11 @@ function world() {
   const limits = new Limits(config, client, log);
   const roomStore = new RoomStore(config, client, scripts, keys);
   const sessions = new SessionStore(config, counted(client), scripts, keys);
-  const rooms = new RoomService(config, roomStore, limits);
+  const webhooks = new Webhooks(config, client, keys, jobs, log);
+  const rooms = new RoomService(config, roomStore, limits, webhooks);
   const events = new EventService(config, new EventStore(config, client, scripts, keys), fanout);
   const store = new MembershipStore(config, scripts, keys);
-  const membership = new MembershipService(config, store, sessions, roomStore, rooms, events, limits, counted(jobs), fanout, log);
+  const membership = new MembershipService(config, store, sessions, roomStore, rooms, events, limits, counted(jobs), fanout, webhooks, log);
   return { fanout, roomStore, sessions, rooms, events, store, membership };
 }
 

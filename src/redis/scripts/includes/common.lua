@@ -96,6 +96,18 @@ local function room_incarnation(inc, createdAt)
   return 'c' .. (createdAt or '0')
 end
 
+-- Appends a lifecycle webhook to an outbox in the same step that changed the state (the
+-- transactional outbox: no webhook for a change that did not happen, none lost when the worker
+-- dies before relaying it). `filter` is ',type,type,…,' of the wanted types; '' = webhooks off.
+-- Ids are derived from the state (room, incarnation, seq…): the same change always has the same id.
+local function hook(outbox, filter, id, kind, dataJson)
+  if filter == '' or not string.find(filter, ',' .. kind .. ',', 1, true) then return 0 end
+  redis.call('RPUSH', outbox, '{"id":' .. cjson.encode(id) .. ',"type":"' .. kind .. '","ts":' .. now_ms() .. ',"data":' .. dataJson .. '}')
+  -- A week: relayed within seconds normally; the TTL only bounds an outbox nobody relays.
+  redis.call('PEXPIRE', outbox, 604800000)
+  return 1
+end
+
 local function json_array(items)
   if #items == 0 then return '[]' end
   local parts = {}

@@ -7,10 +7,12 @@
 -- its successor just took back.
 -- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
 -- mode 'kick' (a backend removes the member) removes it whatever its status or epoch.
--- ARGV clientId mode(leave|evict|kick) epoch reason maxEvents catchupTtlMs roomTtlMs
+-- KEYS[8] webhook outbox: member.left (only here — after the grace period, never for a blip) and
+-- room.vacated when it was the last member
+-- ARGV clientId mode(leave|evict|kick) epoch reason maxEvents catchupTtlMs roomTtlMs webhookFilter
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local log = KEYS[7]
+local log, hooks = KEYS[7], KEYS[8]
 local clientId, mode, epoch, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local raw = redis.call('HGET', members, clientId)
@@ -53,4 +55,11 @@ local payload = cjson.encode({
 })
 local seq = append_event(meta, log, 'room:participant:left', payload, tonumber(ARGV[5]), tonumber(ARGV[6]))
 touch_room(tonumber(ARGV[7]))
+local m = redis.call('HMGET', meta, 'id', 'inc', 'createdAt')
+local base = 'msg_' .. m[1] .. '_' .. room_incarnation(m[2], m[3]) .. '_' .. seq
+hook(hooks, ARGV[8], base, 'member.left', '{"roomId":' .. cjson.encode(m[1]) .. ',"seq":' .. seq .. ',"clientId":' .. cjson.encode(clientId) ..
+  ',"userId":' .. cjson.encode(p.userId) .. ',"reason":' .. cjson.encode(reason) .. '}')
+if redis.call('HLEN', members) == 0 then
+  hook(hooks, ARGV[8], base .. '_vacated', 'room.vacated', '{"roomId":' .. cjson.encode(m[1]) .. ',"seq":' .. seq .. '}')
+end
 return {1, seq, payload}
