@@ -103,6 +103,16 @@ export default function () {
       assert.equal(r.code, 107);
       assert.match(r.output, /spread\.js:4:\d+: .*newer than ES2017/);
     });
+
+    it('so does a script whose imported library uses `??`', async () => {
+      writeFileSync(join(dir, 'helper.js'), 'export function pick(a, b) {\n  return a ?? b;\n}\n');
+      const r = await run('uses-helper.js', `import { pick } from './helper.js';
+export const options = { vus: 1, iterations: 1 };
+export default function () { return pick(null, 1); }
+`);
+      assert.equal(r.code, 107);
+      assert.match(r.output, /helper\.js:2:\d+: .*newer than ES2017/);
+    });
   });
 });
 
