@@ -139,7 +139,10 @@ export class Front {
   private handOffs = 0;
 
   constructor(private readonly events: FrontEvents = {}) {
-    this.server = createServer((socket) => this.accept(socket));
+    // noDelay as node:http sets it on the sockets it accepts: the option lives on the socket, so
+    // the worker inherits it, and its small writes (101, open packet, connect ack, `session`)
+    // would otherwise wait on Nagle's algorithm and the peer's delayed ACK (tens of ms each).
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
   /** Tracks a forked worker; it receives connections once it reports ready. */
