@@ -39,7 +39,8 @@ export async function startPrimary(opts: { workers: number; env?: Record<string,
     spawn(process.execPath, [MAIN, '--cluster'], {
       cwd: dir,
       detached: true,
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), WORKERS: String(opts.workers), JWT_SECRET, LOG_LEVEL: 'warn', ...opts.env },
+      // HANDSHAKES_PER_ADDRESS_PER_MIN=0: every test client comes from 127.0.0.1.
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), WORKERS: String(opts.workers), JWT_SECRET, LOG_LEVEL: 'warn', HANDSHAKES_PER_ADDRESS_PER_MIN: '0', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
