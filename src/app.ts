@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { requireRedisUrl, type Config } from './config/index.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { collectDefaultMetrics, metrics } from './observability/metrics.js';
-import { NAMESPACE } from './protocol/events.js';
+import { NAMESPACE } from '@tether/protocol';
 import { connectRedis, type RedisConnections } from './redis/client.js';
 import { Keys } from './redis/keys.js';
 import { Scripts } from './redis/scripts.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { jwtVerify } from 'jose';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { cleanName, RoomId } from '../protocol/schemas.js';
 
 export interface Identity {

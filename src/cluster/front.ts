@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 
 /**
  * The embedded front of `node dist/main.js --cluster` (`npm start`): one TCP listener in the

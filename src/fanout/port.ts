@@ -1,4 +1,4 @@
-import type { ServerToClientEvents } from '../protocol/events.js';
+import type { ServerToClientEvents } from '@tether/protocol';
 
 /**
  * What domains see of the transport. Domain services and handlers emit through these interfaces

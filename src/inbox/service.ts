@@ -7,7 +7,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { Conn, Fanout } from '../fanout/port.js';
-import type { InboxMessage } from '../protocol/events.js';
+import type { InboxMessage } from '@tether/protocol';
 import type { InboxStore } from './store.js';
 
 export const USER_OFFLINE_QUEUE = 'user-offline';

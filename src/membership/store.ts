@@ -1,5 +1,5 @@
 import { webhookFilter, type Config } from '../config/index.js';
-import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '../protocol/events.js';
+import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { participant, roomState } from '../rooms/model.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODES } from './errors.js';
+import { ERROR_CODES } from '@tether/protocol';
 
 /**
  * Response shapes of the HTTP API, as zod schemas: Fastify serializes every answer through them

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TetherError, type ErrorCode } from '../protocol/errors.js';
+import { TetherError, type ErrorCode } from '@tether/protocol';
 import { timeRedis } from '../observability/metrics.js';
 import type { RedisCommands } from './client.js';
 

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { HttpAuth } from '../fanout/http.js';
 import { ERROR_RESPONSES, RoomInfoSchema } from '../protocol/http-schemas.js';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { HttpRoomCreate, RoomCode, RoomId } from '../protocol/schemas.js';
 import type { RoomService } from './service.js';
 

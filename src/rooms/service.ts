@@ -1,8 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { Limits } from '../limits/limits.js';
 import { metrics } from '../observability/metrics.js';
-import type { RoomInfo } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { RoomInfo } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import type { RoomCreateInput } from '../protocol/schemas.js';
 import { generateRoomCode } from './codes.js';
 import { newIncarnation, roomInfo } from './model.js';

@@ -1,6 +1,6 @@
 import { webhookFilter, type Config } from '../config/index.js';
-import type { RoomStatePayload } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { RoomStatePayload } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import type { RedisCommands } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';

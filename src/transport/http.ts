@@ -10,7 +10,7 @@ import type { Config } from '../config/index.js';
 import type { HttpAuth, RouteRegistrar } from '../fanout/http.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics, registry } from '../observability/metrics.js';
-import { ERRORS, TetherError } from '../protocol/errors.js';
+import { ERRORS, TetherError } from '@tether/protocol';
 import { assertShape, invalidPayload } from '../protocol/validate.js';
 import { secretEquals, verifyJwt } from '../auth/tokens.js';
 

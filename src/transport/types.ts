@@ -1,6 +1,6 @@
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { ConnData } from '../fanout/port.js';
-import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '@tether/protocol';
 
 /** Between workers (Socket.IO serverSideEmit): server-only, never on the wire to clients. */
 export interface InterServerEvents {

@@ -21,7 +21,7 @@ import { startWorker, type Worker } from '../helpers/workers.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { closeAll, connect, createRoomHttp, ok, publishHttp, record, request, signJwt, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
 import { checkInvariants } from '../helpers/invariants.ts';
-import type { Ack, RejoinResult, SessionPayload } from '../../src/protocol/events.ts';
+import type { Ack, RejoinResult, SessionPayload } from '@tether/protocol';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 after(async () => {

@@ -14,7 +14,7 @@ import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import type { Worker } from '../helpers/workers.ts';
 import { SERVICE_TOKEN } from '../helpers/workers.ts';
 import { connect, createRoomHttp, ok, record, request, signJwt, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
-import type { SessionPayload } from '../../src/protocol/events.ts';
+import type { SessionPayload } from '@tether/protocol';
 import { closeAllRaw, deepJson, rawConnect } from '../helpers/raw.ts';
 
 let cluster: TestCluster;

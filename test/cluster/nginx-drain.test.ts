@@ -14,7 +14,7 @@ import { startRedis, redisClient, type TestRedis } from '../helpers/redis.ts';
 import { startWorker, type Worker } from '../helpers/workers.ts';
 import { NGINX, startNginx, type Nginx } from '../helpers/nginx.ts';
 import { closeAll, createRoomHttp, ok, record, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
-import type { SessionPayload } from '../../src/protocol/events.ts';
+import type { SessionPayload } from '@tether/protocol';
 
 let redis: TestRedis;
 let workers: Worker[] = [];

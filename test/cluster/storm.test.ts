@@ -13,7 +13,7 @@ import { startWorkers, type Worker } from '../helpers/workers.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { closeAll, createRoomHttp, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
 import { checkInvariants } from '../helpers/invariants.ts';
-import type { Ack, RejoinResult, SessionPayload } from '../../src/protocol/events.ts';
+import type { Ack, RejoinResult, SessionPayload } from '@tether/protocol';
 
 const CLIENTS = 500;
 const ROOMS = 25;

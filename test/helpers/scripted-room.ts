@@ -1,6 +1,6 @@
-import { Room, type RoomHost } from '../../src/client/room.ts';
-import { ClientError } from '../../src/client/errors.ts';
-import type { RoomEvent, RoomStatePayload } from '../../src/protocol/events.ts';
+import { Room, type RoomHost } from '../../packages/client/src/room.ts';
+import { ClientError } from '../../packages/client/src/errors.ts';
+import type { RoomEvent, RoomStatePayload } from '@tether/protocol';
 
 /**
  * A Room driven by a scripted server, for unit tests of the SDK's room logic: `handlers[event]`

@@ -8,8 +8,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TetherClient } from '../../src/client/index.ts';
-import type { ClientStatus } from '../../src/client/index.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
+import type { ClientStatus } from '../../packages/client/src/index.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { until } from '../helpers/clients.ts';

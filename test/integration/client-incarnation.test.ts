@@ -8,8 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { TetherClient } from '../../src/client/index.ts';
-import type { Room, TetherClientOptions } from '../../src/client/index.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
+import type { Room, TetherClientOptions } from '../../packages/client/src/index.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { redisClient } from '../helpers/redis.ts';

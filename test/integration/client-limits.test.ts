@@ -8,8 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TetherClient, ClientError } from '../../src/client/index.ts';
-import type { TetherClientOptions } from '../../src/client/index.ts';
+import { TetherClient, ClientError } from '../../packages/client/src/index.ts';
+import type { TetherClientOptions } from '../../packages/client/src/index.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { createRoomHttp, until } from '../helpers/clients.ts';
 

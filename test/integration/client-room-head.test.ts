@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TetherClient } from '../../src/client/index.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { connect, createRoomHttp, ok, publishHttp, record, until } from '../helpers/clients.ts';

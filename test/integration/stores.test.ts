@@ -23,7 +23,7 @@ import { EventService } from '../../src/events/service.ts';
 import { PlaybackStore } from '../../src/playback/store.ts';
 import { Webhooks } from '../../src/webhooks/service.ts';
 import type { Conn, ConnData, Fanout } from '../../src/fanout/port.ts';
-import { TetherError } from '../../src/protocol/errors.ts';
+import { TetherError } from '@tether/protocol';
 import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
 import { readdirSync } from 'node:fs';
 

@@ -9,9 +9,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server, type Socket } from 'socket.io';
-import { TetherClient } from '../../src/client/index.ts';
-import { memoryStorage } from '../../src/client/storage.ts';
-import type { RoomStatePayload } from '../../src/protocol/events.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
+import { memoryStorage } from '../../packages/client/src/storage.ts';
+import type { RoomStatePayload } from '@tether/protocol';
 
 const SKEW = 5_000; // the fake server's clock runs 5 s ahead of the test's
 const httpServer = createServer();

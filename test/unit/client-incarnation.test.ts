@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { entry, logEntry, ROOM, scriptedRoom, state } from '../helpers/scripted-room.ts';
-import type { Room } from '../../src/client/room.ts';
+import type { Room } from '../../packages/client/src/room.ts';
 
 function watch(room: Room) {
   const got: string[] = [];

@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modelFromState, reduceRoom, type RoomModel } from '../../src/client/room-state.ts';
-import type { Participant, PlaybackState, RoomStatePayload } from '../../src/protocol/events.ts';
-import type { SequencedEntry } from '../../src/client/types.ts';
+import { modelFromState, reduceRoom, type RoomModel } from '../../packages/client/src/room-state.ts';
+import type { Participant, PlaybackState, RoomStatePayload } from '@tether/protocol';
+import type { SequencedEntry } from '../../packages/client/src/types.ts';
 
 const ROOM = 'ABCDEFGH';
 const idle: PlaybackState = { playing: false, trackId: null, positionMs: 0, serverTimestamp: 0, startAtServerTime: null, syncBufferMs: 0 };

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOM, scriptedRoom, state } from '../helpers/scripted-room.ts';
-import { ClientError } from '../../src/client/errors.ts';
+import { ClientError } from '../../packages/client/src/errors.ts';
 
 test('status events follow the room: joining → live → offline → syncing → live → closed, each once', async () => {
   let answer: (() => void) | null = null;

@@ -11,8 +11,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server, type Socket } from 'socket.io';
-import { TetherClient, ClientError } from '../../src/client/index.ts';
-import type { TetherClientOptions } from '../../src/client/index.ts';
+import { TetherClient, ClientError } from '../../packages/client/src/index.ts';
+import type { TetherClientOptions } from '../../packages/client/src/index.ts';
 import { state } from '../helpers/scripted-room.ts';
 
 const SERVER_LIMIT = 3000; // the fake server's maxHttpBufferSize (MAX_PAYLOAD_BYTES)

@@ -1,7 +1,7 @@
 import { io } from 'socket.io-client';
 // Runtime values from the protocol: events.ts has only type imports, so the browser bundle stays server-free.
-import { NAMESPACE, SEQUENCED_EVENTS } from '../protocol/events.js';
-import type { Ack, SessionPayload } from '../protocol/events.js';
+import { NAMESPACE, SEQUENCED_EVENTS } from '@tether/protocol';
+import type { Ack, SessionPayload } from '@tether/protocol';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ClockScheduler, type ClockSettings } from './clock.js';
 import { ConnectionLoop, toError, type WireSocket } from './connection.js';

@@ -1,4 +1,4 @@
-import { ERRORS, isErrorCode, type ErrorBody, type ErrorCode } from '../protocol/errors.js';
+import { ERRORS, isErrorCode, type ErrorBody, type ErrorCode } from '@tether/protocol';
 
 /**
  * Codes the SDK adds to the server's catalogue (protocol/errors.ts) for failures that never

@@ -1,4 +1,4 @@
-import type { PlaybackEvent, PlaybackState, PlaybackSync, SyncPong } from '../protocol/events.js';
+import type { PlaybackEvent, PlaybackState, PlaybackSync, SyncPong } from '@tether/protocol';
 
 /**
  * Client-side playback helpers: pure (no timers, no sockets, clocks passed in), so the SDK and

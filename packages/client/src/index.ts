@@ -1,6 +1,6 @@
 /**
  * Tether client SDK: `import { TetherClient } from 'tether/client'`.
- * Runs in Node ≥ 20 and browsers (ESM bundle: dist/client/tether-client.esm.js).
+ * Runs in Node ≥ 20 and browsers (standalone bundle: @tether/client/standalone).
  */
 export { TetherClient, randomId, type WireSocket } from './client.js';
 export { Room, type RoomStatus } from './room.js';
@@ -24,5 +24,5 @@ export type {
   RoomEvent,
   RoomInfo,
   SessionPayload,
-} from '../protocol/events.js';
-export type { ErrorCode, ErrorBody } from '../protocol/errors.js';
+} from '@tether/protocol';
+export type { ErrorCode, ErrorBody } from '@tether/protocol';

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents, SessionPayload, ShutdownNotice } from '../protocol/events.js';
+import type { ClientToServerEvents, ServerToClientEvents, SessionPayload, ShutdownNotice } from '@tether/protocol';
 import { backoffDelay, shutdownDelay, type BackoffOptions } from './backoff.js';
 import { ClientError, connectErrorCode, isRetryable } from './errors.js';
 import { closedForSize } from './frames.js';

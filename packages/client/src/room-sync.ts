@@ -1,4 +1,4 @@
-import type { RoomHead, RoomStatePayload } from '../protocol/events.js';
+import type { RoomHead, RoomStatePayload } from '@tether/protocol';
 import { backoffDelay } from './backoff.js';
 import { DEFAULT_DELIVERY_HOLD_MS, DeliveryGate } from './delivery.js';
 import { ClientError, toClientError } from './errors.js';

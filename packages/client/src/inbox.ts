@@ -1,4 +1,4 @@
-import type { InboxMessage } from '../protocol/events.js';
+import type { InboxMessage } from '@tether/protocol';
 import { toClientError } from './errors.js';
 import type { RequestName, RequestPayload, RequestResult } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { SessionPayload } from '../protocol/events.js';
+import type { SessionPayload } from '@tether/protocol';
 import { identityKeys, type StorageAdapter } from './storage.js';
 
 /** A v4 UUID: crypto.randomUUID where it exists (Node, secure browser contexts), else built from getRandomValues. */

@@ -1,4 +1,4 @@
-import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomHead, RoomInfo, RoomStatePayload } from '../protocol/events.js';
+import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState, RoomHead, RoomInfo, RoomStatePayload } from '@tether/protocol';
 import { Emitter, type Listener } from './emitter.js';
 import type { RoomHost } from './host.js';
 import { ClientError, toClientError } from './errors.js';

@@ -16,7 +16,7 @@ import type {
   SequencedName,
   SessionPayload,
   ShutdownNotice,
-} from '../protocol/events.js';
+} from '@tether/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { ClientError, ClientErrorCode } from './errors.js';
 import type { Room } from './room.js';

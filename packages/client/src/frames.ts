@@ -1,4 +1,4 @@
-import { NAMESPACE } from '../protocol/events.js';
+import { NAMESPACE } from '@tether/protocol';
 import { ClientError } from './errors.js';
 
 /** The server's default MAX_PAYLOAD_BYTES (Engine.IO maxHttpBufferSize): the largest message it accepts. */

@@ -1,10 +1,9 @@
 import type { ErrorBody } from './errors.js';
-import type * as S from './schemas.js';
+import type * as S from './requests.js';
 
 /**
  * The typed wire contract of namespace /sync, shared by the server
- * (`Server<ClientToServerEvents, ServerToClientEvents, …>`, see src/transport/types.ts) and the
- * client SDK. Every client→server request takes an ack callback answered with an `Ack<T>`.
+ * (`Server<ClientToServerEvents, ServerToClientEvents, …>`) and the client SDK. Every client→server request takes an ack callback answered with an `Ack<T>`.
  */
 
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };

@@ -1,4 +1,4 @@
-import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
+import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '@tether/protocol';
 import type { SequencedEntry } from './types.js';
 
 /**
