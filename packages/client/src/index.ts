@@ -1,5 +1,5 @@
 /**
- * Tether client SDK: `import { TetherClient } from 'tether/client'`.
+ * Tether client SDK: `import { TetherClient } from '@tether/client'`.
  * Runs in Node ≥ 20 and browsers (standalone bundle: @tether/client/standalone).
  */
 export { TetherClient, randomId, type WireSocket } from './client.js';
