@@ -54,7 +54,7 @@ module.exports = {
       severity: 'error',
       comment: '@tether/client ships to browsers: @tether/protocol and socket.io-client only.',
       from: { path: '^packages/client/' },
-      to: { pathNot: ['^packages/client/', '^packages/protocol/', '^node_modules/socket\\.io-client/', '^node_modules/engine\\.io-client/', '^node_modules/@socket\\.io/component-emitter/'] },
+      to: { pathNot: ['^packages/client/', '^packages/protocol/', '^@tether/protocol$', '^node_modules/socket\\.io-client/', '^node_modules/engine\\.io-client/', '^node_modules/@socket\\.io/component-emitter/'] },
     },
     {
       name: 'server-not-in-packages',
