@@ -288,8 +288,8 @@ el.leaveBtn.addEventListener('click', async () => {
 
 el.netToggle.addEventListener('click', () => {
   net.setCut(!net.cut);
+  // The label stays; aria-pressed (and its style) says whether the cut is on.
   el.netToggle.setAttribute('aria-pressed', String(net.cut));
-  el.netToggle.textContent = net.cut ? 'Network cut: restore' : 'Simulate network loss';
   showStatus(client.status);
 });
 
