@@ -3,7 +3,7 @@
  * called by `pretest`). Domains see the transport only through fanout/; the transport sees no
  * domain; the protocol and the client SDK stay free of server code.
  */
-const DOMAINS = '^src/(rooms|membership|sessions|events|playback|inbox)/';
+const DOMAINS = '^src/(rooms|membership|sessions|events|playback|inbox|demo)/';
 
 module.exports = {
   forbidden: [

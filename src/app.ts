@@ -31,6 +31,7 @@ import { RoomService } from './rooms/service.js';
 import { WEBHOOK_SWEEP_QUEUE, Webhooks } from './webhooks/service.js';
 import { roomRequests } from './rooms/handlers.js';
 import { roomRoutes } from './rooms/routes.js';
+import { demoRoutes } from './demo/routes.js';
 import { SessionStore } from './sessions/store.js';
 import { SessionService, type Authenticated } from './sessions/service.js';
 import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/liveness.js';
@@ -160,7 +161,13 @@ export async function createApp(config: Config): Promise<App> {
     limits,
     isReady,
     beforeScrape: () => jobs.sampleDepths(),
-    routes: [roomRoutes(rooms), membershipRoutes(membership), eventRoutes(events, limits), inboxRoutes(inbox)],
+    routes: [
+      roomRoutes(rooms),
+      membershipRoutes(membership),
+      eventRoutes(events, limits),
+      inboxRoutes(inbox),
+      demoRoutes(rooms, { roomsEnabled: config.demo.rooms, maxParticipants: config.rooms.maxParticipants }),
+    ],
   });
 
   for (const kind of membership.jobKinds()) jobs.work(kind);

@@ -42,6 +42,7 @@ const fields = z
     JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     ALLOW_GUESTS: bool.default(true),
+    DEMO_ROOMS: bool.default(false),
     CORS_ORIGIN: z.string().min(1).default('*'),
 
     WS_PING_INTERVAL: int(1000, 600_000).default(25_000),
@@ -147,6 +148,8 @@ export interface Config {
     readonly serviceToken: string | undefined;
     readonly allowGuests: boolean;
   };
+  /** The demo page's room creation by guests (POST /v1/demo/rooms); the page itself is always served. */
+  readonly demo: { readonly rooms: boolean };
   readonly corsOrigin: string | string[];
   readonly ws: { readonly pingInterval: number; readonly pingTimeout: number; readonly maxPayloadBytes: number };
   readonly rooms: { readonly ttlMs: number; readonly maxParticipants: number };
@@ -248,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: e.KEY_PREFIX,
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
+    demo: { rooms: e.DEMO_ROOMS },
     corsOrigin: origins.length === 1 ? origins[0]! : origins,
     ws: { pingInterval: e.WS_PING_INTERVAL, pingTimeout: e.WS_PING_TIMEOUT, maxPayloadBytes: e.MAX_PAYLOAD_BYTES },
     rooms: { ttlMs: e.ROOM_TTL_MS, maxParticipants: e.ROOM_MAX_PARTICIPANTS },

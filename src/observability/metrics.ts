@@ -48,8 +48,8 @@ export const metrics = {
   }),
   roomsCreated: new client.Counter({
     name: 'tether_rooms_created_total',
-    help: 'Rooms created over HTTP or socket',
-    labelNames: ['via'] as const, // http | socket
+    help: 'Rooms created over HTTP, socket, or by the demo page',
+    labelNames: ['via'] as const, // http | socket | demo
     registers: [registry],
   }),
   requestErrors: new client.Counter({

@@ -33,7 +33,7 @@ export function cleanName(raw: string): string {
   return raw.normalize('NFC').replace(INVISIBLE, '').trim();
 }
 
-const DisplayName = z
+export const DisplayName = z
   .string()
   .max(256)
   .transform(cleanName)

@@ -23,8 +23,13 @@ export class RoomService {
     private readonly webhooks: Webhooks,
   ) {}
 
-  async create(input: RoomCreateInput, creator: { userId: string }, via: 'http' | 'socket'): Promise<RoomInfo> {
-    await this.limits.createRoom(creator.userId);
+  /**
+   * A user's room (that user becomes host when it joins), or a demo page's guest room (no host
+   * user: the first member to join is host), budgeted per client address.
+   */
+  async create(input: RoomCreateInput, creator: { userId: string } | { guestAddress: string }, via: 'http' | 'socket' | 'demo'): Promise<RoomInfo> {
+    const hostUserId = 'userId' in creator ? creator.userId : null;
+    await this.limits.createRoom('userId' in creator ? creator.userId : `guest@${creator.guestAddress}`);
     const passwordHash = input.password ? await hashPassword(input.password) : '';
     const maxParticipants = Math.min(input.maxParticipants ?? this.config.rooms.maxParticipants, this.config.rooms.maxParticipants);
     const createdAt = Date.now();
@@ -33,7 +38,7 @@ export class RoomService {
       const code = generateRoomCode();
       const name = input.name ?? `Room ${code}`;
       const created = await this.store.create({
-        id: code, code, name, kind: 'room', passwordHash, maxParticipants, createdAt, hostUserId: creator.userId, incarnation: newIncarnation(createdAt),
+        id: code, code, name, kind: 'room', passwordHash, maxParticipants, createdAt, hostUserId, incarnation: newIncarnation(createdAt),
       });
       if (created) {
         await this.store.index(code, createdAt);

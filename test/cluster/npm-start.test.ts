@@ -25,6 +25,12 @@ after(() => {
 test('the local cluster serves HTTP and sockets on one port, sticky across workers', async () => {
   assert.match(primary.output(), /started local redis-server \(pid \d+\) on redis:\/\/127\.0\.0\.1:\d+/);
   assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  // The demo room page and the SDK bundle it loads, through the primary's front.
+  const page = await fetch(`${url}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(await page.text(), /<title>Tether demo room<\/title>/);
+  assert.equal((await fetch(`${url}/assets/tether-client.min.js`)).status, 200);
   const room = await createRoomHttp(url, { name: 'local' }, 'alice');
   const alice = await connect(url, { auth: { token: await signJwt({ sub: 'alice', name: 'Alice' }) } });
   const aliceEvents = record(alice.socket);

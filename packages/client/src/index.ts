@@ -4,6 +4,7 @@
  */
 export { TetherClient, randomId, type WireSocket } from './client.js';
 export { Room, type RoomStatus } from './room.js';
+export type { HistoryPage } from './history.js';
 export { ReorderBuffer, type Released, type Hole, type PushOutcome } from './reorder.js';
 export { backoffCeiling, backoffDelay, shutdownDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { memoryStorage, webStorage, localStorageAdapter, type StorageAdapter, type StorageOption, type WebStorageLike } from './storage.js';
@@ -13,6 +14,7 @@ export * from './playback.js';
 export type * from './types.js';
 export type {
   InboxMessage,
+  LogEntry,
   Participant,
   ParticipantJoined,
   ParticipantLeft,

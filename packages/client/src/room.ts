@@ -2,6 +2,7 @@ import type { Participant, PlaybackControlChanged, PlaybackEvent, PlaybackState,
 import { Emitter, type Listener } from './emitter.js';
 import type { RoomHost } from './host.js';
 import { ClientError, toClientError } from './errors.js';
+import { checkHistoryOptions, readHistory, type HistoryPage } from './history.js';
 import { Message, Outbox } from './outbox.js';
 import { positionAt, shouldApplySync } from './playback.js';
 import { modelFromState, reduceRoom, type RoomModel } from './room-state.js';
@@ -231,6 +232,32 @@ export class Room extends Emitter<RoomEvents> {
     // The server's schemas are strict: only requests that take a roomId get one.
     const scoped = ROOM_SCOPED.has(event) ? { ...payload, roomId: this.id } : payload;
     return this.host.request(event, scoped as RequestPayload<E>);
+  }
+
+  /**
+   * Earlier events, to fill a page after a reload: the `limit` events up to `before` (default
+   * `room.seq`: what came before what the app is shown), oldest first, read from the room's log
+   * with room:catchup. The log's retention bounds how far back (CATCHUP_MAX_EVENTS, CATCHUP_TTL_MS):
+   * `recovered: false` says the page is not whole. Nothing is emitted or applied; the room's
+   * state and stream are untouched. Waits for the first state; rejects with OFFLINE, CLOSED,
+   * INVALID_PAYLOAD (bad options), RATE_LIMITED...
+   */
+  async history(opts: { limit?: number; before?: number } = {}): Promise<HistoryPage> {
+    const limit = opts.limit ?? 50;
+    checkHistoryOptions(limit, opts.before);
+    if (this.closedReason) throw new ClientError('CLOSED', `room ${this.id} is closed`);
+    await this.ready();
+    const incarnation = this.incarnation;
+    return readHistory(
+      {
+        roomId: this.id,
+        incarnation,
+        pageLimit: this.host.settings.catchupLimit,
+        catchup: (payload) => this.host.request('room:catchup', payload),
+      },
+      Math.min(opts.before ?? this.seq, this.seq),
+      limit,
+    );
   }
 
   // ---- playback controls (host, or members granted control) ---------------------------------------
