@@ -197,6 +197,9 @@ test('proxy basics: /healthz passes through with forwarding headers, /metrics is
   const asset = await getJson('/assets/tether-client.min.js');
   assert.equal(asset.status, 200);
   assert.equal(asset.body.url, '/assets/tether-client.min.js');
+  const openapi = await getJson('/openapi.json');
+  assert.equal(openapi.status, 200, 'the OpenAPI document is proxied');
+  assert.equal(openapi.body.url, '/openapi.json');
   assert.equal((await getJson('/index.html')).status, 404);
 });
 
