@@ -85,10 +85,15 @@ export class MembershipService {
       return { ...state, self };
     }
     metrics.roomsJoined.inc();
-    metrics.eventsPublished.inc({ source: 'system' });
     this.webhooks.relayRoomSoon(roomId);
     conn.data.roomId = roomId;
-    this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    if (admitted.batched) {
+      // A large room hears of this join in the window's presence batch, with the others of the window.
+      if (admitted.flushGeneration > 0) await this.scheduleFlush(roomId, admitted.flushGeneration);
+    } else {
+      metrics.eventsPublished.inc({ source: 'system' });
+      this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    }
     conn.emit('room:state', admitted.state);
     await conn.joinRoom(roomId);
     await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
