@@ -54,10 +54,11 @@ export class MembershipService {
   ) {}
 
   /**
-   * room:join. Order: entry checks (password budget, then the slow hash) → the session claims the
-   * room (one code room per client, atomic) → admission (atomic seat) → room:state → only now the
-   * connection hears the room → the window between admission and that moment is filled from the
-   * log. A wrong password never hears a thing; no event falls between the state and the stream.
+   * room:join. Order: entry checks (password budget, then the slow hash), and concurrently the
+   * session claims the room (one code room per client, atomic; released if the entry checks fail)
+   * → admission (atomic seat) → room:state → only now the connection hears the room → the window
+   * between admission and that moment is filled from the log. A wrong password never hears a
+   * thing; no event falls between the state and the stream.
    */
   async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined }): Promise<JoinResult> {
     const { clientId, epoch, userId } = conn.data;
@@ -65,8 +66,18 @@ export class MembershipService {
     if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
     const name = userId ? conn.data.name : (input.guestName ?? conn.data.name);
 
-    await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
-    const { fresh } = await this.claim(clientId, epoch, roomId);
+    // The entry checks read the room, the claim writes the session: independent keys, so both go
+    // out at once and share a round trip. A claim taken for a join whose entry checks then fail is
+    // released before the error is answered, as when admission fails: the client never sees it.
+    const claimed = this.claim(clientId, epoch, roomId);
+    try {
+      await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
+    } catch (err) {
+      const held = await claimed.catch(() => null);
+      if (held?.fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
+      throw err;
+    }
+    const { fresh } = await claimed;
     let admitted;
     try {
       admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now());
