@@ -41,6 +41,7 @@ import { Drain, gateHandshakes } from './transport/drain.js';
 import { SocketIoFanout } from './transport/fanout.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
+import { BroadcastMarks } from './transport/marks.js';
 import { RequestRouter } from './transport/router.js';
 import type { TetherServer } from './transport/types.js';
 
@@ -96,11 +97,12 @@ export async function createApp(config: Config): Promise<App> {
 
   // Transport.
   const http = createHttp(config, log);
-  const io = createIo(http.server, config, redis, log);
+  const marks = new BroadcastMarks();
+  const io = createIo(http.server, config, redis, log, marks);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
-  const fanout = new SocketIoFanout(nsp, addressOf);
+  const fanout = new SocketIoFanout(nsp, addressOf, marks);
 
   // Liveness first: connections are indexed under its instance from the first handshake on.
   const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance: string) => {

@@ -66,7 +66,10 @@ export class Session {
   }
 
   async createRooms(n) {
-    const token = signJwt({ sub: 'bench-host', name: 'bench' }, JWT_SECRET);
+    // One creating user per room, as in an app where users create their own rooms: Tether's
+    // per-user room-creation budget (ROOM_CREATES_PER_USER_PER_MIN) would otherwise refuse the
+    // 31st room of a scenario. A generator artefact, not a cost; nobody joins as these users.
+    const tokenFor = (i) => signJwt({ sub: `bench-host-${i}`, name: 'bench' }, JWT_SECRET);
     const rooms = [];
     let next = 0;
     const one = async () => {
@@ -78,7 +81,7 @@ export class Session {
             // Rooms are created on both workers alike; maxParticipants is left to the server's default.
             const res = await fetch(`${this.urls[i % 2]}/v1/rooms`, {
               method: 'POST',
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor(i)}` },
               body: JSON.stringify({ name: 'bench' }),
               signal: AbortSignal.timeout(10_000),
             });

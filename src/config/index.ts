@@ -55,6 +55,7 @@ const fields = z
     GRACE_PERIOD_MS: int(100, 24 * 3600_000).default(30_000),
     TAKEOVER_GRACE_MS: int(0, 60_000).default(2_500),
     RECONNECT_FLUSH_MS: int(50, 60_000).default(3_000),
+    JOIN_BATCH_THRESHOLD: int(0, 1_000_000).default(50),
     SESSION_TTL_MS: int(60_000, 90 * 24 * 3600_000).default(7 * 24 * 3600_000),
     SESSION_IDLE_TTL_MS: int(1000, 90 * 24 * 3600_000).default(15 * 60_000),
 
@@ -157,6 +158,11 @@ export interface Config {
     readonly gracePeriodMs: number;
     readonly takeoverGraceMs: number;
     readonly reconnectFlushMs: number;
+    /**
+     * First joins into a room that already has at least this many members are announced in the
+     * batched room:presence (like returns), not one room:participant:joined each. 0: never.
+     */
+    readonly joinBatchThreshold: number;
     readonly ttlMs: number;
     /** TTL of a disconnected session that never joined a code room. */
     readonly idleTtlMs: number;
@@ -259,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       gracePeriodMs: e.GRACE_PERIOD_MS,
       takeoverGraceMs: e.TAKEOVER_GRACE_MS,
       reconnectFlushMs: e.RECONNECT_FLUSH_MS,
+      joinBatchThreshold: e.JOIN_BATCH_THRESHOLD,
       ttlMs: e.SESSION_TTL_MS,
       idleTtlMs: e.SESSION_IDLE_TTL_MS,
     },

@@ -63,6 +63,12 @@ export interface Fanout {
   replace(connId: string, clientId: string, epoch: number, graceMs: number): void;
   /** Rooms this worker's connections are in (for room heads). */
   localRooms(): Iterable<string>;
+  /**
+   * The highest seq of a sequenced event this worker's connections of the room were sent, from
+   * any worker (0: none since this worker holds the room). For room heads: a room whose stream
+   * stopped reaching this worker.
+   */
+  deliveredSeq(roomId: string): number;
   /** This worker's connections (for fencing). */
   localConns(): Iterable<Conn>;
 }

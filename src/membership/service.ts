@@ -54,10 +54,11 @@ export class MembershipService {
   ) {}
 
   /**
-   * room:join. Order: entry checks (password budget, then the slow hash) → the session claims the
-   * room (one code room per client, atomic) → admission (atomic seat) → room:state → only now the
-   * connection hears the room → the window between admission and that moment is filled from the
-   * log. A wrong password never hears a thing; no event falls between the state and the stream.
+   * room:join. Order: entry checks (password budget, then the slow hash), and concurrently the
+   * session claims the room (one code room per client, atomic; released if the entry checks fail)
+   * → admission (atomic seat) → room:state → only now the connection hears the room → the window
+   * between admission and that moment is filled from the log. A wrong password never hears a
+   * thing; no event falls between the state and the stream.
    */
   async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined }): Promise<JoinResult> {
     const { clientId, epoch, userId } = conn.data;
@@ -65,8 +66,18 @@ export class MembershipService {
     if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
     const name = userId ? conn.data.name : (input.guestName ?? conn.data.name);
 
-    await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
-    const { fresh } = await this.claim(clientId, epoch, roomId);
+    // The entry checks read the room, the claim writes the session: independent keys, so both go
+    // out at once and share a round trip. A claim taken for a join whose entry checks then fail is
+    // released before the error is answered, as when admission fails: the client never sees it.
+    const claimed = this.claim(clientId, epoch, roomId);
+    try {
+      await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
+    } catch (err) {
+      const held = await claimed.catch(() => null);
+      if (held?.fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
+      throw err;
+    }
+    const { fresh } = await claimed;
     let admitted;
     try {
       admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now());
@@ -85,10 +96,15 @@ export class MembershipService {
       return { ...state, self };
     }
     metrics.roomsJoined.inc();
-    metrics.eventsPublished.inc({ source: 'system' });
     this.webhooks.relayRoomSoon(roomId);
     conn.data.roomId = roomId;
-    this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    if (admitted.batched) {
+      // A large room hears of this join in the window's presence batch, with the others of the window.
+      if (admitted.flushGeneration > 0) await this.scheduleFlush(roomId, admitted.flushGeneration);
+    } else {
+      metrics.eventsPublished.inc({ source: 'system' });
+      this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    }
     conn.emit('room:state', admitted.state);
     await conn.joinRoom(roomId);
     await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);

@@ -27,9 +27,9 @@ export interface RoomKeys {
   rtt: string;
   /** list: lifecycle webhooks written by the room's scripts, until relayed to the delivery queue */
   hooks: string;
-  /** hash {t, ts}: the room's publish token bucket */
+  /** string "tokens ts": the room's publish token bucket */
   publishBucket: string;
-  /** hash {t, ts}: one publisher's token bucket in this room (a user's devices share it) */
+  /** string "tokens ts": one publisher's token bucket in this room (a user's devices share it) */
   publisherBucket(publisher: string): string;
 }
 
@@ -53,8 +53,10 @@ export class Keys {
       playback: `${p}:playback`,
       rtt: `${p}:rtt`,
       hooks: `${p}:hooks`,
-      publishBucket: `${p}:rl:pub`,
-      publisherBucket: (publisher) => `${p}:rl:pub:${publisher}`,
+      // Not the `rl:pub` hashes of earlier versions: during a rolling deploy each version reads its
+      // own type (a hash read as a string would fail with WRONGTYPE).
+      publishBucket: `${p}:bucket`,
+      publisherBucket: (publisher) => `${p}:bucket:${publisher}`,
     };
   }
 

@@ -39,7 +39,7 @@ export const SCRIPT_KEYS = {
   inboxDisconnect: 1,
   inboxPending: 1,
   inboxPush: 2,
-  joinRoom: 8,
+  joinRoom: 9,
   leaveRoom: 8,
   markAway: 7,
   nodeConnRemove: 1,

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Conn, ConnData, EventPayload, Fanout, ServerEvent } from '../fanout/port.js';
+import type { BroadcastMarks } from './marks.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
 /**
@@ -60,7 +61,9 @@ export class SocketIoFanout implements Fanout {
   constructor(
     private readonly nsp: TetherNamespace,
     private readonly addressOf: (req: IncomingMessage) => string,
+    private readonly marks: BroadcastMarks,
   ) {
+    marks.watch(nsp.adapter);
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
     nsp.on('room:removed', ({ roomId, connId }) => this.removeLocal(roomId, connId));
   }
@@ -114,6 +117,10 @@ export class SocketIoFanout implements Fanout {
     // with it, so no timer anywhere else is needed (or correct).
     setTimeout(() => old.disconnect(true), graceMs).unref();
     return true;
+  }
+
+  deliveredSeq(roomId: string): number {
+    return this.marks.highest(socketRoom(roomId));
   }
 
   *localRooms(): Iterable<string> {

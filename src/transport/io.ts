@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { RedisCommands, RedisConnections } from '../redis/client.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
+import type { BroadcastMarks } from './marks.js';
 import type { TetherServer } from './types.js';
 
 /**
@@ -12,7 +13,7 @@ import type { TetherServer } from './types.js';
  * Socket.IO's own connection state recovery stays off: it lives in one worker's memory and does
  * not survive a restart; Tether's catch-up log in Redis replaces it.
  */
-export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger): TetherServer {
+export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger, marks: BroadcastMarks): TetherServer {
   const io: TetherServer = new Server(httpServer, {
     pingInterval: config.ws.pingInterval,
     pingTimeout: config.ws.pingTimeout,
@@ -26,7 +27,7 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
       // never tries to decode these messages during a rolling deploy, nor these workers theirs.
       key: `${config.redis.keyPrefix}-io-json`,
       requestsTimeout: 5000,
-      parser: JSON_PARSER,
+      parser: jsonParser(marks),
     }),
   );
   return io;
@@ -37,18 +38,27 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
  * exactly as sent, and notepack does not carry all of JSON — a float above 2^64 such as 1e308 is
  * encoded as an overflowing integer (arrives as 0), a lone UTF-16 surrogate is mangled into another
  * character. Tether never broadcasts binary, which is what msgpack would be for. A message that
- * does not parse is ignored rather than thrown inside the subscriber.
+ * does not parse is ignored rather than thrown inside the subscriber. Every broadcast passes here
+ * (this worker's own when encoded, the others' when decoded): `marks` notes the seqs.
  */
-const JSON_PARSER = {
-  encode: (msg: unknown) => JSON.stringify(msg),
-  decode: (msg: Buffer | string) => {
-    try {
-      return JSON.parse(typeof msg === 'string' ? msg : msg.toString('utf8')) as unknown;
-    } catch {
-      return [];
-    }
-  },
-};
+function jsonParser(marks: BroadcastMarks) {
+  return {
+    encode: (msg: unknown) => {
+      marks.observe(msg);
+      return JSON.stringify(msg);
+    },
+    decode: (msg: Buffer | string) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(typeof msg === 'string' ? msg : msg.toString('utf8')) as unknown;
+      } catch {
+        return [];
+      }
+      marks.observe(parsed);
+      return parsed;
+    },
+  };
+}
 
 /**
  * The adapter publishes fire-and-forget: while Redis is down each broadcast's rejected promise

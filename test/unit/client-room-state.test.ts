@@ -92,3 +92,39 @@ test('control for someone not in the room and presence with nothing to change ke
   assert.equal(m2.members, m0.members, 'already online: no copy');
   assert.equal(m2.seq, 3);
 });
+
+test('a presence batch with joined members adds them as they are at the flush; the input is never changed', () => {
+  const m0 = modelFromState(snapshot(4, [member('a', 'host'), member('b')]));
+  const before = frozenCopy(m0);
+  const m1 = reduceRoom(m0, {
+    name: 'room:presence', seq: 5,
+    payload: { roomId: ROOM, seq: 5, returned: [], away: ['b'], joined: [member('c', 'member', { joinedAt: 3 }), member('d', 'member', { status: 'away' })] },
+  });
+  assert.equal(frozenCopy(m0), before, 'the model before the batch is untouched');
+  assert.equal(m1.seq, 5);
+  assert.deepEqual([...m1.members.keys()], ['a', 'b', 'c', 'd']);
+  assert.deepEqual(m1.members.get('c'), member('c', 'member', { joinedAt: 3 }));
+  assert.equal(m1.members.get('d')!.status, 'away', 'joined and already away within the window: announced with its status');
+  assert.equal(m1.members.get('b')!.status, 'away');
+  assert.equal(m0.members.has('c'), false);
+});
+
+test('a batched join of a member the snapshot already holds (the joiner itself) replaces it with the batch version', () => {
+  // The joiner's own room:state lists it; the batch of its window announces it to everyone, itself included.
+  const m0 = modelFromState(snapshot(9, [member('a', 'host'), member('me')]));
+  const m1 = reduceRoom(m0, {
+    name: 'room:presence', seq: 10,
+    payload: { roomId: ROOM, seq: 10, returned: [], away: [], joined: [member('me', 'member', { canControl: true })] },
+  });
+  assert.equal(m1.members.size, 2);
+  assert.equal(m1.members.get('me')!.canControl, true);
+  assert.equal(m0.members.get('me')!.canControl, false);
+});
+
+test('a batch without joined (logged by an older server) or with an empty one changes only statuses', () => {
+  const m0 = modelFromState(snapshot(1, [member('a', 'host'), member('b', 'member', { status: 'away' })]));
+  const legacy = reduceRoom(m0, { name: 'room:presence', seq: 2, payload: { roomId: ROOM, seq: 2, returned: ['b'], away: [] } });
+  assert.equal(legacy.members.get('b')!.status, 'online');
+  const empty = reduceRoom(m0, { name: 'room:presence', seq: 2, payload: { roomId: ROOM, seq: 2, returned: ['a'], away: [], joined: [] } });
+  assert.equal(empty.members, m0.members, 'nothing changed: the members map is shared');
+});

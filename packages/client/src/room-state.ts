@@ -6,8 +6,8 @@ import type { SequencedEntry } from './types.js';
  *
  * Pure: `reduceRoom` returns a new model and never touches its input, so a room's state is a
  * function of (snapshot, events after it) and can be tested without a connection. Members are a
- * Map copied only when membership changes (a 5,000-member room pays for a copy per join/leave, not
- * per app event).
+ * Map copied only when membership changes (a 5,000-member room pays for a copy per join/leave or
+ * presence batch, not per app event; joins into large rooms arrive batched, one copy per batch).
  */
 export interface RoomModel {
   readonly info: RoomInfo;
@@ -63,6 +63,14 @@ export function reduceRoom(model: RoomModel, entry: SequencedEntry): RoomModel {
         members ??= new Map(model.members);
         members.set(id, { ...p, status });
       };
+      // Joins batched by the server (rooms at or above its JOIN_BATCH_THRESHOLD): the participant as
+      // it is at the flush, replacing what a snapshot may already hold (the joiner itself, or a
+      // member whose join was pending when this client's snapshot was taken). Batches logged by
+      // older servers have no `joined`.
+      for (const p of entry.payload.joined ?? []) {
+        members ??= new Map(model.members);
+        members.set(p.clientId, p);
+      }
       for (const id of entry.payload.returned) set(id, 'online');
       for (const id of entry.payload.away) set(id, 'away');
       return members ? { ...next, members } : next;

@@ -84,9 +84,22 @@ export interface ParticipantLeft extends Sequenced {
   /** Set when the leaver was host: the member that is host now (null if the room is empty). */
   newHostClientId: string | null;
 }
+/**
+ * The batched presence of one room and window (RECONNECT_FLUSH_MS): who came back, who went away,
+ * and who joined — first joins into a room that had JOIN_BATCH_THRESHOLD members or more are not
+ * announced one by one (room:participant:joined) but here, as they are at the flush.
+ */
 export interface PresenceBatch extends Sequenced {
+  /** clientIds back online. */
   returned: string[];
+  /** clientIds away (disconnected, within their grace period). */
   away: string[];
+  /**
+   * Members that joined the room in this window and were not announced before, as they are at the
+   * flush. Always sent by this server (possibly empty); absent in batches logged by servers older
+   * than batched joins.
+   */
+  joined?: Participant[];
 }
 export interface RoomEvent extends Sequenced {
   type: string;
