@@ -3,7 +3,7 @@
  * called by `pretest`). Domains see the transport only through fanout/; the transport sees no
  * domain; the protocol and the client SDK stay free of server code.
  */
-const DOMAINS = '^src/(rooms|membership|sessions|events|playback|inbox)/';
+const DOMAINS = '^src/(rooms|membership|sessions|events|playback|inbox|demo)/';
 
 module.exports = {
   forbidden: [
@@ -12,7 +12,7 @@ module.exports = {
       severity: 'error',
       comment: 'Module cycles make start-up order and reasoning fragile (type-only imports are erased and do not count).',
       from: {},
-      to: { circular: true, dependencyTypesNot: ['type-only'] },
+      to: { circular: true, dependencyTypesNot: ['type-only'], viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
     {
       name: 'domains-not-on-socket.io',
@@ -43,18 +43,32 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/fanout/', '^src/protocol/', '^src/auth/'] },
     },
     {
-      name: 'protocol-imports-nothing',
+      name: 'protocol-package-imports-nothing',
       severity: 'error',
-      comment: 'The wire contract is shared with the SDK: it imports no other part of the server.',
-      from: { path: '^src/protocol/' },
-      to: { path: '^src/', pathNot: '^src/protocol/' },
+      comment: '@tether/protocol has no runtime dependency and imports nothing outside itself.',
+      from: { path: '^packages/protocol/' },
+      to: { pathNot: '^packages/protocol/' },
     },
     {
-      name: 'client-is-server-free',
+      name: 'client-package-is-server-free',
       severity: 'error',
-      comment: 'The SDK ships to browsers: protocol and socket.io-client only.',
-      from: { path: '^src/client/' },
-      to: { path: ['^src/', '^node_modules/'], pathNot: ['^src/client/', '^src/protocol/(events|errors|shape)\\.ts$', '^node_modules/socket\\.io-client/', '^node_modules/engine\\.io-client/', '^node_modules/@socket\\.io/component-emitter/'] },
+      comment: '@tether/client ships to browsers: @tether/protocol and socket.io-client only.',
+      from: { path: '^packages/client/' },
+      to: { pathNot: ['^packages/client/', '^packages/protocol/', '^@tether/protocol$', '^node_modules/socket\\.io-client/', '^node_modules/engine\\.io-client/', '^node_modules/@socket\\.io/component-emitter/'] },
+    },
+    {
+      name: 'server-not-in-packages',
+      severity: 'error',
+      comment: 'The packages never reach into the server (src/).',
+      from: { path: '^packages/' },
+      to: { path: '^src/' },
+    },
+    {
+      name: 'server-protocol-imports-nothing-else',
+      severity: 'error',
+      comment: "The server's protocol folder (schemas of the contract) imports only the contract.",
+      from: { path: '^src/protocol/' },
+      to: { path: '^src/', pathNot: '^src/protocol/' },
     },
     {
       name: 'only-app-wires-everything',

@@ -6,11 +6,16 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # ---- build: full dependencies, compile TypeScript to dist/ ----------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# The workspaces' manifests first: npm ci links @tether/protocol and @tether/client from them.
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json packages/protocol/
+COPY packages/client/package.json packages/client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY packages ./packages
 COPY src ./src
-# npm run build = tsc + scripts/copy-assets.mjs (copies src/redis/scripts/*.lua into dist/).
+# npm run build = the two packages (protocol, then the client and its standalone bundle), then tsc
+# + scripts/copy-assets.mjs (Lua scripts and the demo page into dist/).
 COPY scripts ./scripts
 RUN npm run build
 
@@ -18,6 +23,8 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json packages/protocol/
+COPY packages/client/package.json packages/client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime -----------------------------------------------------------------------------------
@@ -29,6 +36,10 @@ WORKDIR /app
 # Code stays root-owned and read-only to the app user; nothing is written under /app, so the
 # image also runs with a read-only root filesystem (the Helm chart sets one).
 COPY --from=prod-deps /app/node_modules ./node_modules
+# node_modules/@tether/protocol is a workspace link to packages/protocol: the server imports the
+# wire contract from it at run time.
+COPY --from=build /app/packages/protocol/package.json ./packages/protocol/package.json
+COPY --from=build /app/packages/protocol/dist ./packages/protocol/dist
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 # Numeric uid:gid of the image's `node` user: Kubernetes' runAsNonRoot can only verify a number.

@@ -1,29 +1,30 @@
 #!/usr/bin/env node
-// Browser build of the client SDK: one ESM file with socket.io-client bundled in.
-//   node scripts/build-client.mjs            → dist/client/tether-client.esm.js (+ .map)
-//   node scripts/build-client.mjs --minify   → minified
-// The Node build of the SDK (dist/client/*.js + .d.ts) comes from `tsc` like the rest of src/.
+// The standalone browser build of @tether/client: one minified ESM file with socket.io-client and
+// @tether/protocol bundled in, for a <script type="module"> without a bundler
+// (packages/client/dist/tether-client.min.js). Apps with a bundler import the package itself
+// (packages/client/dist/*.js, unbundled ESM, socket.io-client a normal dependency: one copy of it).
+// Run from packages/client's build, after its tsc.
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { stat } from 'node:fs/promises';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const outfile = `${root}dist/client/tether-client.esm.js`;
+const outfile = `${root}packages/client/dist/tether-client.min.js`;
 
 const result = await build({
-  entryPoints: [`${root}src/client/index.ts`],
+  absWorkingDir: root,
+  entryPoints: [`${root}packages/client/src/index.ts`],
   outfile,
   bundle: true,
   format: 'esm',
   platform: 'browser',
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   sourcemap: true,
-  minify: process.argv.includes('--minify'),
+  minify: true,
   legalComments: 'linked',
   metafile: true,
   logLevel: 'warning',
-  // The protocol is imported as types, plus the error catalogue and the event-name constants of
-  // events.ts (neither imports anything at runtime): anything server-side showing up is a bug.
+  // Anything server-side showing up is a bug (the dependency rules say the same at the source).
   plugins: [
     {
       name: 'client-only',
@@ -37,11 +38,10 @@ const result = await build({
 });
 
 const inputs = Object.keys(result.metafile.inputs);
-// protocol/errors.ts and protocol/events.ts are part of the shared contract and import no server code.
-const leaked = inputs.filter((p) => /src\/(?!client\/|protocol\/(errors|events)\.ts)/.test(p));
+const leaked = inputs.filter((p) => !/^(packages\/(client|protocol)\/|node_modules\/(socket\.io-client|engine\.io-client|engine\.io-parser|socket\.io-parser|@socket\.io\/component-emitter|debug|ms|xmlhttprequest-ssl|ws)\/)/.test(p));
 if (leaked.length) {
-  console.error(`browser bundle pulls in server modules:\n  ${leaked.join('\n  ')}`);
+  console.error(`browser bundle pulls in modules outside the client and its dependencies:\n  ${leaked.join('\n  ')}`);
   process.exit(1);
 }
 const { size } = await stat(outfile);
-console.log(`dist/client/tether-client.esm.js ${(size / 1024).toFixed(1)} KiB (${inputs.length} inputs)`);
+console.log(`packages/client/dist/tether-client.min.js ${(size / 1024).toFixed(1)} KiB (${inputs.length} inputs)`);

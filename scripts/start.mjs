@@ -35,6 +35,13 @@ if (!existsSync(main) || statSync(main).mtimeMs < newest(join(root, 'src'))) {
   run(['run', 'build']);
 }
 
-const child = spawn(process.execPath, [main, '--cluster'], { cwd: root, stdio: 'inherit' });
+// The demo page at / may create rooms for guests (DEMO_ROOMS) on a local try-out: only while the
+// cluster listens on loopback, and never over an explicit DEMO_ROOMS.
+const env = { ...process.env };
+const host = env.HOST || '127.0.0.1';
+if (env.DEMO_ROOMS === undefined && /^(127\.|localhost$|::1$|\[::1\]$)/.test(host)) env.DEMO_ROOMS = 'true';
+console.log(`tether: demo room page at http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${env.PORT || 3000}/${env.DEMO_ROOMS === 'true' ? ' (DEMO_ROOMS=true: guests can create rooms there)' : ''}`);
+
+const child = spawn(process.execPath, [main, '--cluster'], { cwd: root, stdio: 'inherit', env });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));

@@ -1,9 +1,10 @@
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
 import { requireRedis, type Config } from './config/index.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { collectDefaultMetrics, metrics } from './observability/metrics.js';
-import { NAMESPACE } from './protocol/events.js';
+import { NAMESPACE } from '@tether/protocol';
 import { connectRedis, type RedisConnections } from './redis/client.js';
 import { Keys } from './redis/keys.js';
 import { Scripts } from './redis/scripts.js';
@@ -17,17 +18,20 @@ import { RoomHeads } from './events/heads.js';
 import { InboxStore } from './inbox/store.js';
 import { InboxService } from './inbox/service.js';
 import { inboxRequests } from './inbox/handlers.js';
-import { registerInboxRoutes } from './inbox/routes.js';
+import { inboxRoutes } from './inbox/routes.js';
 import { MembershipStore } from './membership/store.js';
 import { MembershipService } from './membership/service.js';
 import { membershipRequests } from './membership/handlers.js';
+import { membershipRoutes } from './membership/routes.js';
 import { PlaybackStore } from './playback/store.js';
 import { PlaybackService } from './playback/service.js';
 import { playbackRequests } from './playback/handlers.js';
 import { RoomStore } from './rooms/store.js';
 import { RoomService } from './rooms/service.js';
+import { WEBHOOK_SWEEP_QUEUE, Webhooks } from './webhooks/service.js';
 import { roomRequests } from './rooms/handlers.js';
 import { roomRoutes } from './rooms/routes.js';
+import { demoRoutes } from './demo/routes.js';
 import { SessionStore } from './sessions/store.js';
 import { SessionService, type Authenticated } from './sessions/service.js';
 import { NodeLiveness, REAP_EVERY_MS, REAP_QUEUE, reapDeadNodes } from './sessions/liveness.js';
@@ -37,6 +41,7 @@ import { Drain, gateHandshakes } from './transport/drain.js';
 import { SocketIoFanout } from './transport/fanout.js';
 import { createHttp, registerRoutes } from './transport/http.js';
 import { createIo } from './transport/io.js';
+import { BroadcastMarks } from './transport/marks.js';
 import { RequestRouter } from './transport/router.js';
 import type { TetherServer } from './transport/types.js';
 
@@ -92,11 +97,12 @@ export async function createApp(config: Config): Promise<App> {
 
   // Transport.
   const http = createHttp(config, log);
-  const { server: io, subscribed } = createIo(http.server, config, redis, log);
+  const marks = new BroadcastMarks();
+  const { server: io, subscribed } = createIo(http.server, config, redis, log, marks);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
-  const fanout = new SocketIoFanout(nsp, addressOf, subscribed);
+  const fanout = new SocketIoFanout(nsp, addressOf, marks, subscribed);
 
   // Liveness first: connections are indexed under its instance from the first handshake on.
   const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance: string) => {
@@ -108,12 +114,13 @@ export async function createApp(config: Config): Promise<App> {
   // Domains.
   const sessionStore = new SessionStore(config, redis.commands, scripts, keys);
   const roomStore = new RoomStore(config, redis.commands, scripts, keys);
+  const webhooks = new Webhooks(config, redis.commands, () => redis.masters(), keys, jobs, log);
   const sessions = new SessionService(config, sessionStore, fanout, liveness, limits);
-  const rooms = new RoomService(config, roomStore, limits);
+  const rooms = new RoomService(config, roomStore, limits, webhooks);
   const events = new EventService(config, new EventStore(config, redis.commands, scripts, keys), fanout);
-  const membership = new MembershipService(config, new MembershipStore(config, scripts, keys), sessionStore, roomStore, rooms, events, limits, jobs, fanout, log);
+  const membership = new MembershipService(config, new MembershipStore(config, scripts, keys), sessionStore, roomStore, rooms, events, limits, jobs, fanout, webhooks, log);
   const playback = new PlaybackService(config, new PlaybackStore(config, scripts, keys), jobs, fanout, log);
-  const inbox = new InboxService(config, new InboxStore(config, scripts, keys), fanout, log);
+  const inbox = new InboxService(config, new InboxStore(config, scripts, keys), fanout, jobs, webhooks, log);
   const heads = new RoomHeads(config, new EventStore(config, redis.commands, scripts, keys), fanout, log);
 
   const requests = new RequestRouter(log, fanout, [
@@ -149,16 +156,29 @@ export async function createApp(config: Config): Promise<App> {
     log,
   );
 
-  registerRoutes(http, {
+  await registerRoutes(http, {
     config,
+    version: (createRequire(import.meta.url)('../package.json') as { version: string }).version,
     log,
     limits,
     isReady,
     beforeScrape: () => jobs.sampleDepths(),
-    routes: [roomRoutes(rooms), eventRoutes(events), (app, auth) => registerInboxRoutes(app, auth, inbox)],
+    routes: [
+      roomRoutes(rooms),
+      membershipRoutes(membership),
+      eventRoutes(events, limits),
+      inboxRoutes(inbox),
+      demoRoutes(rooms, { roomsEnabled: config.demo.rooms, maxParticipants: config.rooms.maxParticipants }),
+    ],
   });
 
   for (const kind of membership.jobKinds()) jobs.work(kind);
+  if (webhooks.enabled) {
+    jobs.work(webhooks.deliveryJobKind());
+    jobs.work(inbox.userOfflineJobKind());
+    jobs.work(webhooks.sweepJobKind());
+    await jobs.every(WEBHOOK_SWEEP_QUEUE, 'webhooks-sweep', config.webhooks.sweepMs, { v: 1 });
+  }
   jobs.work(playback.syncJobKind());
   jobs.work({
     queue: REAP_QUEUE,

@@ -1,16 +1,17 @@
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { resolve } from 'node:path';
-import { setupMaster, setupWorker } from '@socket.io/sticky';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createApp } from './app.js';
-import { ensureRedisServer, RedisNotInstalledError, startLocalRedis, type LocalRedis } from './cluster/local-redis.js';
+import { Front, joinFront, type FrontLink } from './cluster/front.js';
+import type { LocalRedis } from './cluster/local-redis.js';
 
 /**
  * Entry point.
  *   node dist/main.js            one worker on HOST:PORT (put your own balancer in front)
- *   node dist/main.js --cluster  a primary on HOST:PORT with WORKERS workers behind
- *                                @socket.io/sticky, and a local redis-server if REDIS_URL is unset
+ *   node dist/main.js --cluster  a primary on HOST:PORT handing connections to WORKERS workers
+ *                                (cluster/front.ts), and a local redis-server if REDIS_URL is unset
+ *                                (standalone mode only)
  */
 
 function fail(message: string): never {
@@ -27,14 +28,24 @@ function loadOrExit(): Config {
   }
 }
 
-async function runWorker(config: Config, sticky: boolean): Promise<void> {
+async function runWorker(config: Config, clustered: boolean): Promise<void> {
   const app = await createApp(config);
-  if (sticky) setupWorker(app.io);
-  else await app.listen();
-  if (sticky) process.send?.({ type: 'tether:ready' });
+  let front: FrontLink | undefined;
+  if (clustered) {
+    // Fastify over plain HTTP/1: Socket.IO is attached to a node:http server.
+    front = joinFront(app.io.httpServer as HttpServer, app.io.engine);
+    front.ready();
+  } else await app.listen();
 
+  let stopping = false;
+  // Idempotent: Ctrl-C under `npm start` delivers SIGINT from the terminal and SIGTERM from the
+  // primary; a second signal must not cut the drain short.
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     app.log.info({ signal }, 'shutting down');
+    // Before the drain starts: the primary stops sending new sessions here at once.
+    front?.draining();
     const hard = setTimeout(() => {
       app.log.error('shutdown timeout: exiting');
       process.exit(1);
@@ -48,8 +59,8 @@ async function runWorker(config: Config, sticky: boolean): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('unhandledRejection', (err) => app.log.error({ err }, 'unhandled rejection'));
 }
 
@@ -58,6 +69,9 @@ async function runPrimary(config: Config): Promise<void> {
   let redis: LocalRedis | undefined;
   let redisUrl = config.redis.url;
   if (!redisUrl && config.redis.mode === 'standalone') {
+    // Loaded only here: the launcher that may run apt-get is a development convenience of
+    // `npm start` and never part of a worker's (production) code path.
+    const { ensureRedisServer, RedisNotInstalledError, startLocalRedis } = await import('./cluster/local-redis.js');
     let binary: string;
     try {
       binary = ensureRedisServer(say);
@@ -65,44 +79,62 @@ async function runPrimary(config: Config): Promise<void> {
       if (err instanceof RedisNotInstalledError) fail(err.message);
       throw err;
     }
-    redis = await startLocalRedis({ dir: resolve('.tether/redis'), persist: true, binary });
+    redis = await startLocalRedis({ dir: resolve('.tether/redis'), persist: true, binary, ownProcessGroup: true });
     redisUrl = redis.url;
-    say(`started local redis-server on ${redisUrl} (data in .tether/redis)`);
+    // Whatever ends the primary (a crash included) takes the redis-server it started along; it
+    // no longer shares the primary's process group, so nothing else would.
+    const orphan = redis.process;
+    process.once('exit', () => orphan.exitCode === null && orphan.signalCode === null && orphan.kill('SIGTERM'));
+    say(`started local redis-server (pid ${redis.process.pid}) on ${redisUrl} (data in .tether/redis)`);
   }
 
-  const httpServer = createServer();
   // The primary hands each connection's first bytes to a worker over IPC: Buffers survive that
   // only with advanced serialization (JSON would turn them into plain objects).
   cluster.setupPrimary({ serialization: 'advanced' });
-  setupMaster(httpServer, { loadBalancingMethod: 'least-connection' });
   let stopping = false;
+  const front = new Front({
+    onState: (label, state) => {
+      if (state === 'draining' && !stopping) say(`${label} draining: new sessions go to the other workers`);
+    },
+  });
+  let listening = false;
   const fork = (index: number) => {
+    const label = `worker ${index}`;
     // Workers inherit the environment (REDIS_MODE and its variables included); REDIS_URL only
     // when there is one (standalone), else the worker would refuse it next to REDIS_MODE=cluster.
-    const worker = cluster.fork({ ...(redisUrl ? { REDIS_URL: redisUrl } : {}), NODE_ID: `${config.nodeId}-w${index}`, TETHER_WORKER_INDEX: String(index) });
+    const worker = cluster.fork({ ...(redisUrl ? { REDIS_URL: redisUrl } : {}), NODE_ID: `${config.nodeId}-w${index}` });
+    front.add(worker, label);
+    worker.on('message', (msg: { type?: string; state?: string }) => {
+      if (msg?.type !== 'tether:front' || msg.state !== 'ready') return;
+      say(`${label} (pid ${worker.process.pid}) ready`);
+      if (!listening && Object.values(front.states()).filter((s) => s === 'ready').length === config.workers) {
+        listening = true;
+        front.server.listen(config.port, config.host, () => {
+          say(`cluster of ${config.workers} workers ready on http://${config.host}:${config.port} (Socket.IO namespace /sync). Ctrl-C stops everything.`);
+        });
+      }
+    });
     worker.on('exit', (code, signal) => {
-      if (stopping) return;
-      say(`worker ${index} exited (${signal ?? code}); restarting it`);
+      if (stopping) {
+        say(`${label} exited (${signal ?? code})`);
+        return;
+      }
+      say(`${label} exited (${signal ?? code}); restarting it`);
       setTimeout(() => fork(index), 500);
     });
   };
   for (let i = 0; i < config.workers; i++) fork(i);
 
-  let ready = 0;
-  cluster.on('message', (_w, msg: { type?: string }) => {
-    if (msg?.type === 'tether:ready' && ++ready === config.workers) {
-      httpServer.listen(config.port, config.host, () => {
-        say(`cluster of ${config.workers} workers ready on http://${config.host}:${config.port} (Socket.IO namespace /sync). Ctrl-C stops everything.`);
-      });
-    }
-  });
-
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     say('stopping workers…');
-    httpServer.close();
+    front.server.close();
     const workers = Object.values(cluster.workers ?? {});
+    // Workers end themselves by SHUTDOWN_TIMEOUT_MS; this only covers one that hangs past it.
+    const hard = setTimeout(() => {
+      for (const w of workers) if (w && !w.isDead()) w.process.kill('SIGKILL');
+    }, config.drain.shutdownTimeoutMs + 5_000);
     await Promise.all(
       workers.map(
         (w) =>
@@ -113,14 +145,16 @@ async function runPrimary(config: Config): Promise<void> {
           }),
       ),
     );
+    clearTimeout(hard);
+    // Only now: the workers' drains and disconnect handlers needed Redis until their last step.
     if (redis) {
       await redis.stop();
       say('stopped local redis-server');
     }
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
 }
 
 const config = loadOrExit();

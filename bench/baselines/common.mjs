@@ -1,6 +1,8 @@
-// Shared skeleton of the two baseline apps: what a typical team writes on public packages only.
-// Same wire names as Tether (namespace /sync, room:join, room:publish, room:event, HTTP
-// POST /v1/rooms and POST /v1/rooms/:id/events) so one load generator drives all three targets.
+// Shared skeleton of the baseline apps: what teams write on public packages only. Same wire names
+// as Tether (namespace /sync, room:join, room:rejoin, room:publish, room:event, HTTP POST /v1/rooms
+// and POST /v1/rooms/:id/events) so one load generator drives every target. What a (re)join and a
+// disconnect announce, and what a join answers, is the app's `presence` (naivePresence below, or
+// the careful app's batched one in careful.mjs).
 import { createServer } from 'node:http';
 import { randomInt } from 'node:crypto';
 
@@ -33,7 +35,7 @@ function body(req) {
 }
 
 /** HTTP routes; `publish(roomId, type, data)` broadcasts and resolves with a seq (or 0). */
-export function createHttp(getNsp, publish) {
+export function createHttp(publish) {
   return createServer(async (req, res) => {
     const send = (status, obj) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -59,15 +61,38 @@ export function createHttp(getNsp, publish) {
   });
 }
 
-/** The room handlers every baseline shares; `onJoin` decides what a (re)join broadcasts. */
-export function registerHandlers(socket, publish) {
+/**
+ * The naive app (plain and csr): every (re)join is announced to the room at once, every
+ * disconnect too, and a join is answered with an empty member list. The empty list is intended:
+ * the naive baseline is the floor of what a room server costs (it keeps no member state at all);
+ * the careful baseline answers with the real list.
+ */
+export function naivePresence(nsp) {
+  const participant = (socket) => ({ clientId: socket.data.clientId, name: socket.data.name, status: 'online' });
+  return {
+    async join(socket, roomId) {
+      socket.to(socketRoom(roomId)).emit('room:participant:joined', { roomId, seq: 0, participant: participant(socket) });
+      return [];
+    },
+    async left(socket, roomId) {
+      nsp.to(socketRoom(roomId)).emit('room:participant:left', { roomId, seq: 0, clientId: socket.data.clientId, reason: 'disconnected' });
+    },
+  };
+}
+
+/** The room handlers every baseline shares; `presence` decides what a (re)join and a disconnect announce. */
+export function registerHandlers(socket, publish, presence) {
   const join = async (roomId, ack) => {
     if (!roomId || typeof roomId !== 'string') return ack?.({ ok: false, error: { code: 'INVALID_PAYLOAD', message: 'roomCode required' } });
     socket.data.roomId = roomId;
     await socket.join(socketRoom(roomId));
-    // The typical app: tell everybody in the room, on every (re)join.
-    socket.to(socketRoom(roomId)).emit('room:participant:joined', { roomId, seq: 0, participant: { clientId: socket.data.clientId, name: socket.data.name, status: 'online' } });
-    ack?.({ ok: true, data: { seq: 0, participants: [], room: { id: roomId, code: roomId } } });
+    let participants;
+    try {
+      participants = await presence.join(socket, roomId);
+    } catch (err) {
+      return ack?.({ ok: false, error: { code: 'INTERNAL_ERROR', message: String(err?.message ?? err) } });
+    }
+    ack?.({ ok: true, data: { seq: 0, participants, room: { id: roomId, code: roomId } } });
   };
   socket.on('room:join', (p, ack) => join(String(p?.roomCode ?? '').toUpperCase(), ack));
   socket.on('room:rejoin', (p, ack) => join(p?.roomId ?? p?.roomCode, (r) => ack?.(r.ok ? { ok: true, data: { roomId: p?.roomId, recovered: false, replayed: 0, more: false, seq: 0 } } : r)));
@@ -78,9 +103,16 @@ export function registerHandlers(socket, publish) {
     ack?.({ ok: true, data: { seq, duplicate: false } });
   });
   socket.on('room:leave', async (_p, ack) => {
-    if (socket.data.roomId) await socket.leave(socketRoom(socket.data.roomId));
-    ack?.({ ok: true, data: { roomId: socket.data.roomId } });
+    const roomId = socket.data.roomId;
     socket.data.roomId = null;
+    if (roomId) {
+      await socket.leave(socketRoom(roomId));
+      await presence.left(socket, roomId).catch(() => undefined);
+    }
+    ack?.({ ok: true, data: { roomId } });
+  });
+  socket.on('disconnect', () => {
+    if (socket.data.roomId) presence.left(socket, socket.data.roomId).catch(() => undefined);
   });
 }
 

@@ -1,9 +1,11 @@
-// Per-target protocol adapters: the only place where the three targets differ for the generator.
-//   tether: session {clientId, sessionToken}; reconnect presents them, then room:rejoin {roomId,
-//           lastSeq} → replay before the ack (room:catchup pages when `more`), or a snapshot.
-//   plain:  reconnect = a fresh connection + room:join again (the room hears "joined" each time).
-//   csr:    reconnect carries Socket.IO's pid/offset; if socket.recovered the server restored
-//           rooms and sent missed packets, else the client joins again (and knows it lost state).
+// Per-target protocol adapters: the only place where the targets differ for the generator.
+//   tether:  session {clientId, sessionToken}; reconnect presents them, then room:rejoin {roomId,
+//            lastSeq} → replay before the ack (room:catchup pages when `more`), or a snapshot.
+//   plain, careful: reconnect = a fresh connection + room:join again (what the room hears about it
+//            is the server's business: at once for plain, batched for careful). The client is
+//            never told what it missed.
+//   csr:     reconnect carries Socket.IO's pid/offset; if socket.recovered the server restored
+//            rooms and sent missed packets, else the client joins again (and knows it lost state).
 
 function waitSession(socket, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
@@ -41,6 +43,7 @@ async function ack(socket, event, payload, timeoutMs = 15_000) {
 }
 
 const guestName = (c) => `bench-${c.gi}`;
+const PRESENCE_EVENTS = new Set(['room:participant:joined', 'room:participant:left', 'room:presence']);
 
 function trackSeq(c, seq) {
   const st = c.state;
@@ -60,12 +63,55 @@ function resetSeq(c, seq) {
   while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
 }
 
+// What the SDK does about a hole in a room's seqs while connected (src/client/room.ts): wait
+// holeWaitMs (default 300) for a late broadcast, then fetch what is missing with room:catchup.
+// Events that arrive this way are counted (gapFilled): each one is a broadcast that was lost or
+// more than HOLE_WAIT_MS late (then its broadcast shows up as a duplicate).
+const HOLE_WAIT_MS = 300;
+
+function armHole(c, s) {
+  if (c.holeTimer || c.filling || c.replaying || c.socket !== s) return;
+  c.holeTimer = setTimeout(() => {
+    c.holeTimer = null;
+    fillGap(c, s).catch(() => undefined);
+  }, HOLE_WAIT_MS);
+}
+
+async function fillGap(c, s) {
+  const st = c.state;
+  if (c.filling || c.replaying || c.socket !== s || st.seqAbove.size === 0) return;
+  c.filling = true;
+  try {
+    for (let page = 0; page < 20 && st.seqAbove.size > 0 && c.socket === s; page++) {
+      const from = st.seqContig;
+      const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: from, limit: 500 });
+      for (const ev of r.events) {
+        if (ev.name === 'room:event') c.onEvent(ev.payload);
+        else if (PRESENCE_EVENTS.has(ev.name)) c.countReplayedPresence();
+        trackSeq(c, ev.seq);
+      }
+      if (!r.recovered) {
+        c.snapshot = true;
+        c.told = true;
+        resetSeq(c, Math.max(...st.seqAbove));
+        break;
+      }
+      if (st.seqContig === from) break;
+    }
+  } finally {
+    c.filling = false;
+  }
+}
+
 const tether = {
   install(c, s) {
     c.state.seqContig ??= 0;
     c.state.seqAbove ??= new Set();
     s.onAny((name, p) => {
-      if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') trackSeq(c, p.seq);
+      if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') {
+        trackSeq(c, p.seq);
+        if (c.state.seqAbove.size > 0) armHole(c, s);
+      }
     });
     s.on('room:state_snapshot', (p) => {
       if (p?.room?.id && p.room.id !== c.roomId) return;
@@ -78,6 +124,7 @@ const tether = {
     const session = await waitSession(s);
     c.state.clientId = session.clientId;
     if (session.sessionToken) c.state.sessionToken = session.sessionToken;
+    return session;
   },
   async join(c, s) {
     const data = await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
@@ -92,19 +139,25 @@ const tether = {
       if (e.code !== 'NOT_IN_ROOM') throw e;
       // Evicted meanwhile (grace period over): join again, which announces the member.
       c.snapshot = true;
+      c.told = true;
       await tether.join(c, s);
       return;
     }
     c.recovered = res.recovered;
+    if (!res.recovered) c.told = true;
     let more = res.more;
     for (let page = 0; more && page < 100; page++) {
       const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: c.state.seqContig, limit: 500 });
       for (const ev of r.events) {
         if (ev.name === 'room:event') c.onEvent(ev.payload);
+        else if (PRESENCE_EVENTS.has(ev.name)) c.countReplayedPresence();
         trackSeq(c, ev.seq);
       }
       more = r.more && r.events.length > 0;
-      if (!r.recovered) c.snapshot = true;
+      if (!r.recovered) {
+        c.snapshot = true;
+        c.told = true;
+      }
     }
   },
 };
@@ -115,6 +168,7 @@ const plain = {
     s.auth = c.state.clientId ? { clientId: c.state.clientId } : {};
     const session = await waitSession(s);
     c.state.clientId = session.clientId;
+    return session;
   },
   async join(c, s) {
     await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
@@ -136,6 +190,7 @@ const csr = {
     }
     const session = await waitSession(s);
     c.state.clientId = session.clientId;
+    return session;
   },
   async join(c, s) {
     await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
@@ -143,13 +198,13 @@ const csr = {
   async rejoin(c, s) {
     c.recovered = Boolean(s.recovered);
     if (c.recovered) return;
-    c.toldNotRecovered = true;
+    c.told = true;
     await csr.join(c, s);
   },
 };
 
 export function makeAdapter(target) {
-  const a = { tether, plain, csr }[target];
+  const a = { tether, plain, careful: plain, csr }[target];
   if (!a) throw new Error(`unknown target ${target}`);
   return a;
 }

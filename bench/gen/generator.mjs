@@ -1,22 +1,28 @@
-// Load-generator child process. Driven by the harness over IPC ({ id, cmd, args } → { id, result
-// | error }). One process holds a pool of simulated clients (socket.io-client, websocket only) and/or
-// a publisher. A small per-target protocol adapter (adapters.mjs) hides how Tether, the plain
-// baseline and the connection-state-recovery baseline join, rejoin and recover.
+// Load-generator child process, driven by the harness over IPC ({ id, cmd, args } → { id, result
+// | error }). One process holds simulated clients (socket.io-client, websocket only, each pinned to
+// one worker), some of which publish into their own room, and/or an HTTP publisher (a backend
+// service publishing over POST /v1/rooms/:id/events). A per-target protocol adapter
+// (adapters.mjs) hides how Tether and the baselines join, rejoin and recover.
+//
+// Every published event carries { p: publisher id, n: that publisher's counter, t: send time,
+// s: step }: receivers find gaps and duplicates per publisher, count deliveries and latency per
+// step, and record when each event missed during an outage arrived, so the harness can count
+// missed events from what the publisher says it published, not from what receivers got.
 import { io } from 'socket.io-client';
 import { makeAdapter } from './adapters.mjs';
 
 const HIST_MAX = 10_000; // latency histogram: 1 ms buckets up to 10 s
+const HTTP_STREAM = 'h'; // publisher id of the HTTP publisher
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let target = 'tether';
 let adapter;
 const clients = [];
 const pool = {
-  counting: new Map(), // step -> { delivered, hist }
-  storm: null, // { t0 }
-  presence: 0,
-  presenceReplayed: 0,
+  steps: new Map(), // step → { delivered, hist }
+  presence: { joined: 0, left: 0, batches: 0, replayed: 0 },
+  outage: null, // { t0 } while clients are expected to drop and come back
   reconnectJitterMs: 1000,
+  nodeIds: {},
   errors: [],
 };
 
@@ -25,43 +31,52 @@ function err(msg) {
 }
 
 class Client {
-  constructor(gi, urls, worker, roomId) {
+  constructor({ gi, roomId, worker, publisher }, urls) {
     this.gi = gi;
     this.urls = urls;
     this.worker = worker;
     this.roomId = roomId;
+    this.publisher = Boolean(publisher);
+    this.pubId = `c${gi}`;
+    this.pubN = 0;
     this.socket = null;
-    this.state = {}; // adapter-owned (clientId, sessionToken, pid, offset, seq…)
-    this.nContig = 0;
-    this.nAbove = new Set();
+    this.state = {}; // adapter-owned (clientId, sessionToken, seqs …)
+    this.streams = new Map(); // publisher id → { contig, above: Set }
     this.dups = 0;
-    this.reset();
+    this.gapFilled = 0; // events that only arrived through a gap fill (a lost broadcast)
+    this.resetOutage();
   }
 
-  reset() {
+  resetOutage() {
     this.affected = false;
-    this.disconnectedAt = 0;
+    this.dropAt = 0;
+    this.held = null; // the HTTP stream as held when the transport dropped
+    this.connectedAt = 0;
     this.rejoinedAt = 0;
-    this.completeAt = 0;
     this.rejoined = true;
     this.recovered = false;
     this.snapshot = false;
-    this.missedDelivered = 0;
+    this.told = false; // the server said "you lost state" (snapshot, recovered: false, evicted)
     this.rejoinError = null;
     this.attempts = 0;
-    this.connectedAt = 0;
-    this.reconnectTarget = null; // 'other' | 'same'
+    this.arrivals = []; // [n, ms, …] of HTTP-stream events received after the drop
+    this.dupsBase = this.dups;
+    this.gapFilledBase = this.gapFilled;
+    this.reconnectTo = 'other';
+    this.reconnectDelayMs = undefined;
   }
 
   open(url) {
     const s = io(`${url}/sync`, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 10_000, autoConnect: false, auth: {} });
     this.socket = s;
     s.on('room:event', (p) => this.onEvent(p));
-    for (const ev of ['room:participant:joined', 'room:participant:left', 'room:presence'])
-      s.on(ev, () => {
-        if (this.replaying) pool.presenceReplayed++;
-        else pool.presence++;
-      });
+    const count = (kind) => () => {
+      if (this.replaying) pool.presence.replayed++;
+      else pool.presence[kind]++;
+    };
+    s.on('room:participant:joined', count('joined'));
+    s.on('room:participant:left', count('left'));
+    s.on('room:presence', count('batches'));
     s.on('disconnect', (reason) => this.onDisconnect(s, reason));
     adapter.install(this, s);
     return s;
@@ -69,55 +84,60 @@ class Client {
 
   async connectAndJoin() {
     const s = this.open(this.urls[this.worker]);
-    await adapter.connect(this, s, false);
+    const session = await adapter.connect(this, s, false);
+    if (session?.nodeId) pool.nodeIds[this.worker] = session.nodeId;
     await adapter.join(this, s);
+  }
+
+  countReplayedPresence() {
+    pool.presence.replayed++;
+  }
+
+  stream(p) {
+    let st = this.streams.get(p);
+    if (!st) this.streams.set(p, (st = { contig: 0, above: new Set() }));
+    return st;
   }
 
   onEvent(p) {
     const d = p?.data;
-    if (!d || typeof d.n !== 'number') return;
+    if (!d || typeof d.n !== 'number' || typeof d.p !== 'string') return;
     const n = d.n;
-    if (n <= this.nContig || this.nAbove.has(n)) {
+    const st = this.stream(d.p);
+    if (n <= st.contig || st.above.has(n)) {
       this.dups++;
       return;
     }
-    if (n === this.nContig + 1) {
-      this.nContig++;
-      while (this.nAbove.delete(this.nContig + 1)) this.nContig++;
-    } else this.nAbove.add(n);
+    if (this.filling) this.gapFilled++;
+    if (n === st.contig + 1) {
+      st.contig++;
+      while (st.above.delete(st.contig + 1)) st.contig++;
+    } else st.above.add(n);
     const now = Date.now();
-    if (d.step !== undefined) {
-      const c = pool.counting.get(d.step);
-      if (c) {
-        c.delivered++;
-        c.hist[Math.min(HIST_MAX, Math.max(0, now - d.t))]++;
-      }
+    if (d.s !== undefined && !this.replaying) {
+      let c = pool.steps.get(d.s);
+      if (!c) pool.steps.set(d.s, (c = { delivered: 0, hist: new Uint32Array(HIST_MAX + 1) }));
+      c.delivered++;
+      c.hist[Math.min(HIST_MAX, Math.max(0, now - d.t))]++;
     }
-    if (this.affected && d.t >= this.disconnectedAt && (!this.rejoinedAt || d.t <= this.rejoinedAt)) this.missedDelivered++;
-    this.updateComplete(now);
-  }
-
-  received() {
-    return this.nContig + this.nAbove.size;
-  }
-
-  updateComplete(now = Date.now()) {
-    if (!this.affected) return;
-    if (this.rejoined && this.nAbove.size === 0) {
-      if (!this.completeAt) this.completeAt = now;
-    } else this.completeAt = 0;
+    if (this.affected && d.p === HTTP_STREAM) this.arrivals.push(n, now);
   }
 
   onDisconnect(s, reason) {
     if (s !== this.socket || reason === 'io client disconnect' || this.closing) return;
-    if (!pool.storm) return; // not a scenario that expects disconnects
-    this.affected = true;
+    if (!pool.outage) {
+      err(`unexpected disconnect of client ${this.gi}: ${reason}`);
+      return;
+    }
+    if (!this.affected) {
+      this.affected = true;
+      this.dropAt = Date.now();
+      const st = this.stream(HTTP_STREAM);
+      this.held = { contig: st.contig, above: [...st.above] };
+    }
     this.rejoined = false;
-    this.completeAt = 0;
-    this.disconnectedAt ||= Date.now();
-    const target = this.reconnectTarget ?? 'other';
     const delay = this.reconnectDelayMs ?? Math.random() * pool.reconnectJitterMs;
-    setTimeout(() => this.reconnect(target).catch((e) => (this.rejoinError = String(e?.message ?? e))), delay);
+    setTimeout(() => this.reconnect(this.reconnectTo).catch((e) => (this.rejoinError = String(e?.message ?? e))), delay);
   }
 
   async reconnect(which) {
@@ -127,7 +147,7 @@ class Client {
       const old = this.socket;
       const s = this.open(this.urls[w]);
       try {
-        this.attempts = (this.attempts ?? 0) + 1;
+        this.attempts++;
         await adapter.connect(this, s, true, old);
         this.connectedAt = Date.now();
         old.removeAllListeners();
@@ -141,7 +161,6 @@ class Client {
         }
         this.rejoined = true;
         this.rejoinedAt = Date.now();
-        this.updateComplete(this.rejoinedAt);
         return;
       } catch (e) {
         s.removeAllListeners();
@@ -153,6 +172,23 @@ class Client {
       }
     }
     throw new Error(`gave up reconnecting: ${this.rejoinError}`);
+  }
+
+  /** One room:publish from this member (fan-out scenarios). */
+  publish(step) {
+    const n = ++this.pubN;
+    const data = { p: this.pubId, n, t: Date.now(), s: step };
+    const rec = pubStep(step);
+    rec.sent++;
+    pub.inflight++;
+    this.socket.timeout(10_000).emit('room:publish', { type: 'bench', data, clientMsgId: `m${n}` }, (e, ack) => {
+      pub.inflight--;
+      if (!e && ack?.ok) rec.ok.set(this.roomId, (rec.ok.get(this.roomId) ?? 0) + 1);
+      else {
+        rec.errors++;
+        err(`publish: ${e ? e.message : JSON.stringify(ack?.error)}`);
+      }
+    });
   }
 }
 
@@ -167,70 +203,22 @@ async function runLimited(items, concurrency, fn) {
   await Promise.all(workers);
 }
 
-// ---------------------------------------------------------------- publisher
-const pub = { timer: null, sockets: new Map(), n: new Map(), ok: new Map(), okByStep: new Map(), errors: 0, inflight: 0, acked: 0 };
+// ---------------------------------------------------------------- socket publishers (members)
+const pub = { timer: null, steps: new Map(), inflight: 0 };
 
-async function pubConnect({ urls, rooms }) {
-  // One publishing socket per room (fan-out scenario), joined like any member.
-  await runLimited(rooms.map((r, i) => ({ r, i })), 20, async ({ r, i }) => {
-    const c = new Client(-1 - i, urls, i % urls.length, r);
-    c.isPublisher = true;
-    await c.connectAndJoin();
-    pub.sockets.set(r, c.socket);
-  });
-  return { sockets: pub.sockets.size };
+function pubStep(step) {
+  let r = pub.steps.get(step);
+  if (!r) pub.steps.set(step, (r = { sent: 0, ok: new Map(), errors: 0, t0: performance.now(), t1: 0 }));
+  return r;
 }
 
-function sendOne(mode, roomId, url, n, step, token) {
-  const data = { n, t: Date.now(), ...(step !== undefined ? { step } : {}) };
-  pub.inflight++;
-  const done = (ok) => {
-    pub.inflight--;
-    if (ok) {
-      pub.acked++;
-      pub.ok.set(roomId, (pub.ok.get(roomId) ?? 0) + 1);
-      if (step !== undefined) {
-        const m = pub.okByStep.get(step) ?? new Map();
-        pub.okByStep.set(step, m);
-        m.set(roomId, (m.get(roomId) ?? 0) + 1);
-      }
-    } else pub.errors++;
-  };
-  if (mode === 'socket') {
-    const s = pub.sockets.get(roomId);
-    s.timeout(10_000).emit('room:publish', { type: 'bench', data, clientMsgId: `b${n}` }, (e, ack) => {
-      if (!e && !ack?.ok) err(`publish: ${JSON.stringify(ack?.error)}`);
-      done(!e && ack?.ok);
-    });
-    return;
-  }
-  const attempt = (k) =>
-    fetch(`${url}/v1/rooms/${roomId}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ type: 'bench', data, idempotencyKey: `b${roomId}-${n}` }),
-      signal: AbortSignal.timeout(10_000),
-    }).then(
-      async (res) => {
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status >= 200 && res.status < 300) return done(true);
-        err(`http publish ${res.status}`);
-        if (k < 5 && res.status >= 500) return setTimeout(() => attempt(k + 1), 100);
-        done(false);
-      },
-      (e) => {
-        if (k < 5) return setTimeout(() => attempt(k + 1), 100);
-        err(`http publish: ${e?.message}`);
-        done(false);
-      },
-    );
-  attempt(0);
-}
-
-function pubStart({ mode, rooms, ratePerSec, step, url, token, maxInflight = 500 }) {
+function pubStart({ step, ratePerSec, maxInflight = 2000 }) {
   pubStop();
+  const pubs = clients.filter((c) => c.publisher && c.socket?.connected);
+  pubStep(step).t0 = performance.now();
+  if (!pubs.length || ratePerSec <= 0) return { publishers: pubs.length };
   let credit = 0;
-  let ri = 0;
+  let i = 0;
   let last = performance.now();
   pub.timer = setInterval(() => {
     const now = performance.now();
@@ -242,13 +230,10 @@ function pubStart({ mode, rooms, ratePerSec, step, url, token, maxInflight = 500
         break;
       }
       credit--;
-      const roomId = rooms[ri++ % rooms.length];
-      const n = (pub.n.get(roomId) ?? 0) + 1;
-      pub.n.set(roomId, n);
-      sendOne(mode, roomId, url, n, step, token);
+      pubs[i++ % pubs.length].publish(step);
     }
   }, 5);
-  return { started: true };
+  return { publishers: pubs.length };
 }
 
 function pubStop() {
@@ -256,19 +241,80 @@ function pubStop() {
   pub.timer = null;
 }
 
-async function pubDrain(timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (pub.inflight > 0 && Date.now() < deadline) await sleep(20);
-  const byStep = {};
-  for (const [k, m] of pub.okByStep) byStep[k] = Object.fromEntries(m);
-  return { published: Object.fromEntries(pub.ok), publishedByStep: byStep, sent: Object.fromEntries(pub.n), errors: pub.errors, inflight: pub.inflight };
+// ---------------------------------------------------------------- HTTP publisher (a backend)
+const http = { timer: null, rooms: new Map(), inflight: 0, errors: 0 };
+
+function httpSend(roomId, ri, urls, token) {
+  const r = http.rooms.get(roomId);
+  const n = ++r.n;
+  r.sent.push(Date.now());
+  r.acked.push(0);
+  const data = { p: HTTP_STREAM, n, t: r.sent[n - 1] };
+  http.inflight++;
+  const done = (ok) => {
+    http.inflight--;
+    if (ok) r.acked[n - 1] = 1;
+    else http.errors++;
+  };
+  // Publishes alternate between the workers; a refused or failed one is retried on the other
+  // (Tether dedups by idempotencyKey; the receivers drop duplicates by (p, n) for the baselines).
+  const attempt = (k) => {
+    const url = urls[(n + ri + k) % urls.length];
+    fetch(`${url}/v1/rooms/${roomId}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ type: 'bench', data, idempotencyKey: `b${roomId}-${n}` }),
+      signal: AbortSignal.timeout(10_000),
+    }).then(
+      async (res) => {
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.status >= 200 && res.status < 300) return done(true);
+        err(`http publish ${res.status}`);
+        if (k < 6 && res.status >= 500) return setTimeout(() => attempt(k + 1), k ? 100 : 0);
+        done(false);
+      },
+      (e) => {
+        if (k < 6) return setTimeout(() => attempt(k + 1), k ? 100 : 0);
+        err(`http publish: ${e?.message}`);
+        done(false);
+      },
+    );
+  };
+  attempt(0);
+}
+
+function httpPubStart({ urls, rooms, ratePerSec, token, maxInflight = 500 }) {
+  httpPubStop();
+  for (const r of rooms) if (!http.rooms.has(r)) http.rooms.set(r, { n: 0, sent: [], acked: [] });
+  let credit = 0;
+  let i = 0;
+  let last = performance.now();
+  http.timer = setInterval(() => {
+    const now = performance.now();
+    credit += ((now - last) / 1000) * ratePerSec;
+    last = now;
+    while (credit >= 1) {
+      if (http.inflight >= maxInflight) {
+        credit = Math.min(credit, ratePerSec);
+        break;
+      }
+      credit--;
+      const ri = i++ % rooms.length;
+      httpSend(rooms[ri], ri, urls, token);
+    }
+  }, 5);
+  return {};
+}
+
+function httpPubStop() {
+  if (http.timer) clearInterval(http.timer);
+  http.timer = null;
 }
 
 // ---------------------------------------------------------------- commands
 const commands = {
   init(args) {
-    target = args.target;
-    adapter = makeAdapter(target, args);
+    adapter = makeAdapter(args.target);
     pool.reconnectJitterMs = args.reconnectJitterMs ?? 1000;
     return { pid: process.pid };
   },
@@ -277,12 +323,16 @@ const commands = {
     const t0 = performance.now();
     let ok = 0;
     let failed = 0;
-    await runLimited(specs, concurrency, async ({ gi, worker, roomId }) => {
-      const c = new Client(gi, urls, worker, roomId);
+    const placed = {}; // roomId → [members on worker 0, on worker 1]
+    let publishers = 0;
+    await runLimited(specs, concurrency, async (spec) => {
+      const c = new Client(spec, urls);
       try {
         await c.connectAndJoin();
         clients.push(c);
         ok++;
+        (placed[spec.roomId] ??= [0, 0])[spec.worker]++;
+        if (c.publisher) publishers++;
       } catch (e) {
         failed++;
         err(`connect: ${e?.message ?? e}`);
@@ -290,139 +340,136 @@ const commands = {
         c.socket?.close();
       }
     });
-    return { ok, failed, ms: performance.now() - t0, total: clients.length, errors: pool.errors.slice(0, 5) };
+    return { ok, failed, ms: performance.now() - t0, placed, publishers, nodeIds: pool.nodeIds, errors: pool.errors.slice(0, 5) };
   },
 
-  countStep({ step }) {
-    pool.counting.set(step, { delivered: 0, hist: new Uint32Array(HIST_MAX + 1) });
-    return {};
+  stepCount({ step }) {
+    return { delivered: pool.steps.get(step)?.delivered ?? 0 };
   },
 
   stepStats({ step }) {
-    const c = pool.counting.get(step);
-    if (!c) return { delivered: 0, hist: {} };
+    const c = pool.steps.get(step);
     const hist = {};
-    c.hist.forEach((v, i) => {
+    c?.hist.forEach((v, i) => {
       if (v) hist[i] = v;
     });
-    return { delivered: c.delivered, hist };
+    return { delivered: c?.delivered ?? 0, hist };
   },
 
-  stormStart({ jitterMs }) {
-    pool.storm = { t0: Date.now() };
-    pool.presence = 0;
-    pool.presenceReplayed = 0;
+  presenceReset() {
+    pool.presence = { joined: 0, left: 0, batches: 0, replayed: 0 };
+    return {};
+  },
+  presenceRead() {
+    return { ...pool.presence };
+  },
+
+  /** From now on a dropped client is "affected" and comes back (to the other worker by default). */
+  outageStart({ jitterMs }) {
+    pool.outage = { t0: Date.now() };
     if (jitterMs !== undefined) pool.reconnectJitterMs = jitterMs;
-    for (const c of clients) {
-      c.reset();
-      c.dupsBase = c.dups;
-    }
-    let seqLag = 0;
-    for (const c of clients) seqLag += (c.state.maxSeq ?? 0) - (c.state.seqContig ?? 0);
-    return { t0: pool.storm.t0, seqLag };
+    for (const c of clients) c.resetOutage();
+    return { t0: pool.outage.t0 };
   },
 
-  /** Catch-up: drops selected clients' transports (a network loss), reconnects after awayMs. */
-  drop({ mod, rem, awayMs }) {
+  /**
+   * Drops the transports of the selected clients (a network loss); they come back to the same
+   * worker after awayMs (or after the uniform reconnect jitter when awayMs is null).
+   */
+  drop({ gis, awayMs }) {
+    const want = new Set(gis);
     let n = 0;
     for (const c of clients) {
-      if (c.gi % mod !== rem) continue;
-      c.reconnectTarget = 'same';
-      c.reconnectDelayMs = awayMs;
+      if (!want.has(c.gi)) continue;
+      c.reconnectTo = 'same';
+      c.reconnectDelayMs = awayMs ?? undefined;
       c.socket.io.engine.close();
       n++;
     }
     return { dropped: n };
   },
 
-  stormProgress() {
+  progress() {
     let affected = 0;
     let rejoined = 0;
-    let complete = 0;
     for (const c of clients) {
       if (!c.affected) continue;
       affected++;
       if (c.rejoined) rejoined++;
-      if (c.completeAt) complete++;
     }
-    return { affected, rejoined, complete, presence: pool.presence };
+    return { affected, rejoined };
   },
 
-  stormFinal({ published }) {
-    const t0 = pool.storm?.t0 ?? 0;
-    const phase = { connect: [], rejoin: [], attempts: 0 };
-    const out = { phase, affected: 0, rejoined: 0, recovered: 0, snapshot: 0, complete: 0, rejoinMs: [], completeMs: [], missedDelivered: 0, lostAffected: 0, lostUnaffected: 0, dups: 0, presence: pool.presence, presenceReplayed: pool.presenceReplayed, rejoinErrors: 0, clients: clients.length, silentLoss: 0 };
+  /** Per-client facts of the outage, for the harness to judge against the publisher's record. */
+  outageReport() {
+    // Times are absolute (Date.now()): the harness compares them with the publisher's record.
+    const at = (t) => t || null;
+    const out = [];
     for (const c of clients) {
-      const p = published[c.roomId] ?? 0;
-      const lost = Math.max(0, p - c.received());
-      out.dups += c.dups - (c.dupsBase ?? 0);
-      if (!c.affected) {
-        out.lostUnaffected += lost;
-        continue;
+      const st = c.stream(HTTP_STREAM);
+      const rec = { roomId: c.roomId, contig: st.contig, above: [...st.above], dups: c.dups - c.dupsBase, gapFilled: c.gapFilled - c.gapFilledBase };
+      if (c.affected) {
+        Object.assign(rec, {
+          affected: true,
+          dropAt: at(c.dropAt),
+          connectedAt: at(c.connectedAt),
+          rejoinedAt: c.rejoined ? at(c.rejoinedAt) : null,
+          held: c.held,
+          arrivals: c.arrivals,
+          recovered: c.recovered,
+          snapshot: c.snapshot,
+          told: c.told || c.snapshot,
+          attempts: c.attempts,
+          rejoinError: c.rejoined ? null : c.rejoinError,
+        });
       }
-      out.affected++;
-      phase.attempts += c.attempts ?? 0;
-      phase.seqLag = (phase.seqLag ?? 0) + (c.seqLagAtRejoin ?? 0);
-      phase.dupClients = (phase.dupClients ?? 0) + (c.dups - (c.dupsBase ?? 0) > 0 ? 1 : 0);
-      if (c.connectedAt) phase.connect.push(c.connectedAt - c.disconnectedAt);
-      if (c.rejoined && c.connectedAt) phase.rejoin.push(c.rejoinedAt - c.connectedAt);
-      if (c.rejoined) {
-        out.rejoined++;
-        out.rejoinMs.push(c.rejoinedAt - t0);
-      }
-      if (c.rejoinError && !c.rejoined) out.rejoinErrors++;
-      if (c.recovered) out.recovered++;
-      if (c.snapshot) out.snapshot++;
-      out.missedDelivered += c.missedDelivered;
-      out.lostAffected += lost;
-      if (lost > 0 && !c.snapshot && !c.toldNotRecovered) out.silentLoss++;
-      if (c.rejoined && lost === 0 && c.completeAt) {
-        out.complete++;
-        out.completeMs.push(c.completeAt - t0);
-      }
+      out.push(rec);
     }
-    out.errors = pool.errors.slice(0, 5);
-    return out;
+    return { clients: out, errors: pool.errors.slice(0, 5) };
   },
 
-  stormStop() {
-    pool.storm = null;
-    for (const c of clients) {
-      c.reconnectTarget = null;
-      c.reconnectDelayMs = undefined;
-    }
+  outageStop() {
+    pool.outage = null;
     return {};
   },
 
-  pubConnect,
   pubStart,
   pubStop() {
     pubStop();
     return {};
   },
-  pubDrain,
-  pubReset() {
-    pubStop();
-    pub.n.clear();
-    pub.ok.clear();
-    pub.okByStep.clear();
-    pub.errors = 0;
-    pub.acked = 0;
+  async pubDrain({ step, timeoutMs = 10_000 }) {
+    const deadline = Date.now() + timeoutMs;
+    while (pub.inflight > 0 && Date.now() < deadline) await sleep(20);
+    const r = pubStep(step);
+    return { sent: r.sent, ok: Object.fromEntries(r.ok), errors: r.errors + (pub.inflight > 0 ? pub.inflight : 0) };
+  },
+
+  httpPubStart,
+  httpPubStop() {
+    httpPubStop();
     return {};
+  },
+  async httpPubDrain({ timeoutMs = 15_000 }) {
+    const deadline = Date.now() + timeoutMs;
+    while (http.inflight > 0 && Date.now() < deadline) await sleep(20);
+    const rooms = {};
+    for (const [id, r] of http.rooms) rooms[id] = { sent: r.sent, acked: r.acked };
+    return { rooms, errors: http.errors, inflight: http.inflight };
   },
 
   async closeAll() {
     pubStop();
+    httpPubStop();
     for (const c of clients) {
       c.closing = true;
       c.socket?.close();
     }
-    for (const s of pub.sockets.values()) s.close();
-    pub.sockets.clear();
     clients.length = 0;
-    pool.counting.clear();
-    pool.storm = null;
-    pool.errors.length = 0;
+    pool.steps.clear();
+    pool.outage = null;
+    http.rooms.clear();
+    http.errors = 0;
     return {};
   },
 

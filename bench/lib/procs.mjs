@@ -1,6 +1,6 @@
 // Child-process bookkeeping for the benchmark: every child is registered by PID and killed on
-// exit, on error and on SIGINT/SIGTERM/SIGHUP. CPU% and RSS are read from /proc/<pid>/stat, so
-// load generators, workers and redis-server are all measured the same way.
+// exit, on error and on SIGINT/SIGTERM/SIGHUP. CPU time is read from /proc/<pid>/stat, so load
+// generators, workers and redis-server are all measured the same way.
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -80,77 +80,16 @@ export function readProcStat(pid) {
   }
 }
 
-/**
- * Samples CPU% of a set of named PIDs every `intervalMs`, per phase. `phase(name)` closes the
- * current phase and opens a new one; `report()` returns { phase: { proc: { avg, max, role } } }.
- */
-export class CpuSampler {
-  constructor(intervalMs = 500) {
-    this.intervalMs = intervalMs;
-    this.procs = new Map(); // key -> { pid, role, last }
-    this.phases = {};
-    this.current = null;
-    this.timer = setInterval(() => this.sample(), intervalMs);
-    this.timer.unref();
-  }
-
-  watch(key, pid, role) {
-    const st = readProcStat(pid);
-    this.procs.set(key, { pid, role, last: st ? { ...st, t: performance.now() } : null });
-  }
-
-  unwatch(key) {
-    this.sample();
-    this.procs.delete(key);
-  }
-
-  phase(name) {
-    this.sample();
-    this.current = name;
-    this.phases[name] ??= {};
-  }
-
-  /** Closes the current phase: nothing is billed to it any more. */
-  endPhase() {
-    this.sample();
-    this.current = null;
-  }
-
-  sample() {
-    const now = performance.now();
-    for (const [key, p] of this.procs) {
-      const st = readProcStat(p.pid);
-      if (!st) continue;
-      if (p.last && this.current) {
-        const dt = (now - p.last.t) / 1000;
-        if (dt > 0.05) {
-          const pct = ((st.cpuSec - p.last.cpuSec) / dt) * 100;
-          const ph = this.phases[this.current];
-          const e = (ph[key] ??= { role: p.role, sum: 0, n: 0, max: 0, maxRssMB: 0 });
-          e.sum += pct * dt;
-          e.n += dt;
-          e.max = Math.max(e.max, pct);
-          e.maxRssMB = Math.max(e.maxRssMB, st.rss / 1048576);
-        }
-      }
-      p.last = { ...st, t: now };
-    }
-  }
-
-  report() {
-    this.sample();
-    const out = {};
-    for (const [ph, procs] of Object.entries(this.phases)) {
-      out[ph] = {};
-      for (const [key, e] of Object.entries(procs)) {
-        out[ph][key] = { role: e.role, avgPct: round(e.n ? e.sum / e.n : 0), maxPct: round(e.max), maxRssMB: round(e.maxRssMB) };
-      }
-    }
-    return out;
-  }
-
-  stop() {
-    clearInterval(this.timer);
+/** Busy and total CPU seconds of the whole machine (all cores), from the first line of /proc/stat. */
+export function readMachineStat() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const total = f.slice(0, 8).reduce((a, b) => a + (b || 0), 0);
+    const idle = (f[3] || 0) + (f[4] || 0);
+    return { busySec: (total - idle) / clkTck, totalSec: total / clkTck };
+  } catch {
+    return null;
   }
 }
 

@@ -34,27 +34,24 @@ export function mergeHist(into, h) {
   return into;
 }
 
-export const fmt = (v, d = 1) => {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (typeof v === 'string') return v;
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
-  return Number.isInteger(v) ? String(v) : v.toFixed(d);
-};
-
-export function ratio(a, b) {
-  if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b)) return null;
-  if (b === 0) return a === 0 ? 1 : null;
-  return Math.round((a / b) * 100) / 100;
+/** Every meter window (bench/lib/infra.mjs Meter.end) inside a result, wherever it sits. */
+export function meterWindows(v, acc = []) {
+  if (v && typeof v === 'object') {
+    if (v.cpuSec && 'otherLoadPct' in v) acc.push(v);
+    else for (const x of Object.values(v)) meterWindows(x, acc);
+  }
+  return acc;
 }
 
-/** Prints a table: rows of [label, ...cells]. */
-export function table(title, header, rows) {
-  const all = [header, ...rows].map((r) => r.map((c) => (typeof c === 'string' ? c : fmt(c))));
-  const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
-  const out = [`\n== ${title}`, line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)];
-  process.stdout.write(`${out.join('\n')}\n`);
+export function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Median, min and max of the finite numbers in `xs` (nulls are runs where the figure was not reached). */
+export function spread(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  return { med: median(v), min: v.length ? Math.min(...v) : null, max: v.length ? Math.max(...v) : null, n: v.length, of: xs.length };
 }

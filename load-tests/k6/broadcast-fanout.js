@@ -33,7 +33,7 @@
  */
 import { check } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { connect, createRooms, envDurationMs, envFloat, envInt, msUntil, newClientId, userToken } from './lib/tether.js';
+import { connect, createRooms, envDurationMs, envFloat, envInt, msUntil, newClientId, timerMs, userToken } from './lib/tether.js';
 
 const ROOMS = Math.max(1, envInt('ROOMS', 5));
 const LISTENERS = envInt('LISTENERS', 20);
@@ -134,8 +134,8 @@ export default function (data) {
             ackDuration.add(rtt);
             published.add(1);
           });
-        }, interval);
-      }, msUntil(data.startAt) + Math.floor(Math.random() * interval));
+        }, timerMs(interval));
+      }, timerMs(msUntil(data.startAt) + Math.floor(Math.random() * interval)));
     }
     socket.setTimeout(function () {
       // Gaps: every seq up to the highest one seen must have arrived (or been acked to us).
@@ -143,7 +143,7 @@ export default function (data) {
       missingEvents.add(missing.length);
       duplicates.add(c.seq.duplicates(room.id));
       c.disconnect();
-    }, msUntil(data.endAt) + DRAIN);
+    }, timerMs(msUntil(data.endAt) + DRAIN));
   });
   if (r.error) errors.add(1, { stage: 'ws', code: 'ws' });
   check(joined, { 'joined the room': function (j) { return j === true; } });

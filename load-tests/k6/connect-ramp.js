@@ -31,7 +31,7 @@
  */
 import { check } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { connect, createRooms, envBool, envDurationMs, envInt, newClientId, userToken } from './lib/tether.js';
+import { connect, createRooms, envBool, envDurationMs, envInt, newClientId, timerMs, userToken } from './lib/tether.js';
 
 const VUS = envInt('VUS', 500);
 const ROOMS = Math.max(1, envInt('ROOMS', 10));
@@ -124,7 +124,7 @@ export default function (data) {
         c.request('sync:ping', { clientTimestamp: Date.now() }, function (err, d, rtt) {
           if (!err) syncRtt.add(rtt);
         });
-      }, SYNC_EVERY);
+      }, timerMs(SYNC_EVERY));
     }
     socket.setTimeout(function () {
       ending = true;
@@ -133,7 +133,7 @@ export default function (data) {
       c.request('room:leave', { roomId: room.id }, function () {
         c.disconnect();
       }, 5000);
-    }, SESSION);
+    }, timerMs(SESSION));
   });
   unexpected.add(0);
   connectOk.add(gotSession && !r.error);

@@ -41,7 +41,7 @@
  */
 import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { connect, createRooms, env, envBool, envDurationMs, envFloat, envInt, msUntil, newClientId, SeqTracker, userToken } from './lib/tether.js';
+import { connect, createRooms, env, envBool, envDurationMs, envFloat, envInt, msUntil, newClientId, SeqTracker, timerMs, userToken } from './lib/tether.js';
 
 const VUS = envInt('VUS', 200);
 const ROOMS = Math.max(1, Math.min(envInt('ROOMS', 10), VUS));
@@ -140,7 +140,7 @@ export default function (data) {
     if (!anchor) {
       socket.setTimeout(function () {
         c.drop();
-      }, msUntil(data.dropAt));
+      }, timerMs(msUntil(data.dropAt)));
       return;
     }
     // Anchor: publish into the outage, count the presence broadcasts the storm produces.
@@ -153,14 +153,14 @@ export default function (data) {
         c.publish(room.id, 'k6.storm.gap', { n: i, t: Date.now() }, function (err) {
           if (err) fail('gap_publish', errCode(err));
         });
-      }, msUntil(data.dropAt + Math.floor((DOWNTIME * i) / (GAP_EVENTS + 1))));
+      }, timerMs(msUntil(data.dropAt + Math.floor((DOWNTIME * i) / (GAP_EVENTS + 1)))));
     }
     socket.setTimeout(function () {
       anchorPresenceMsgs.add(presence);
       const missing = seq.missing(room.id, seq.highest(room.id) || 0);
       eventsMissing.add(missing.length, { role: 'anchor' });
       c.disconnect();
-    }, msUntil(endOfTest));
+    }, timerMs(msUntil(endOfTest)));
   });
   if (first.error) fail('connect', 'ws');
   check(joined, { 'joined before the drop': function (j) { return j === true; } });
@@ -221,7 +221,7 @@ export default function (data) {
             eventsMissing.add(missing.length, { role: 'client' });
             duplicates.add(seq.duplicates(room.id));
             c.disconnect();
-          }, OBSERVE);
+          }, timerMs(OBSERVE));
         };
         if (res.more) {
           c.catchup(room.id, function (cerr, r) {

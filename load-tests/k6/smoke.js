@@ -17,7 +17,7 @@
  */
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { connect, createRoom, adminToken, envDurationMs, envInt, msUntil, newClientId, SeqTracker, userToken } from './lib/tether.js';
+import { adminToken, connect, createRoom, envDurationMs, envInt, msUntil, newClientId, SeqTracker, timerMs, userToken } from './lib/tether.js';
 
 const VUS = Math.min(2, Math.max(1, envInt('VUS', 2)));
 const WARMUP = envDurationMs('WARMUP', '2s');
@@ -108,14 +108,14 @@ export default function (data) {
           check(res2, { 'publish resend: duplicate=true with the original seq': function (x) { return !err2 && !!x && x.duplicate === true && x.seq === res.seq; } });
         }, msgId);
       });
-    }, msUntil(data.startAt));
+    }, timerMs(msUntil(data.startAt)));
     if (anchor) {
       // Publish while the roamer is away; it must get this on rejoin.
       socket.setTimeout(function () {
         c.publish(room.id, 'k6.smoke.gap', { vu: __VU }, function (err) {
           check(err, { 'gap publish ok': function (x) { return !x; } });
         });
-      }, msUntil(data.dropAt + 500));
+      }, timerMs(msUntil(data.dropAt + 500)));
     }
     socket.setTimeout(function () {
       pings.add(c.stats.pings);
@@ -126,7 +126,7 @@ export default function (data) {
       });
       if (anchor) c.disconnect();
       else c.drop();
-    }, msUntil(endAt));
+    }, timerMs(msUntil(endAt)));
   });
   check(first, { 'websocket opened': function (x) { return !x.error; } });
   if (anchor || !session || !session.sessionToken) return;

@@ -33,7 +33,7 @@
  */
 import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { connect, createRooms, envDurationMs, envInt, msUntil, newClientId, SeqTracker, userToken } from './lib/tether.js';
+import { connect, createRooms, envDurationMs, envInt, msUntil, newClientId, SeqTracker, timerMs, userToken } from './lib/tether.js';
 
 const VUS = envInt('VUS', 100);
 const ROOMS = Math.max(1, envInt('ROOMS', 10));
@@ -174,7 +174,7 @@ export default function (data) {
           publishOk.add(!err);
           if (err) errors.add(1, { stage: 'publish', code: String(err.code || 'error') });
         });
-      }, tickMs);
+      }, timerMs(tickMs));
     }
     if (SYNC_EVERY > 0) {
       socket.setInterval(function () {
@@ -182,7 +182,7 @@ export default function (data) {
         c.request('sync:ping', { clientTimestamp: Date.now() }, function (err, d, rtt) {
           if (!err) syncRtt.add(rtt);
         });
-      }, SYNC_EVERY);
+      }, timerMs(SYNC_EVERY));
     }
     socket.setTimeout(function () {
       ending = true;
@@ -198,7 +198,7 @@ export default function (data) {
       } else {
         c.drop(); // simulated network loss; the next iteration resumes
       }
-    }, sessionMs);
+    }, timerMs(sessionMs));
   });
   unexpected.add(0);
   eventsMissing.add(0);

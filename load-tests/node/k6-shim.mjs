@@ -231,6 +231,30 @@ export function randomSeed() {}
 const CONNECT_TIMEOUT_MS = 60_000;
 const CLOSE_WAIT_MS = 3_000;
 
+/** Go's %.2f, for k6's error text. */
+function goFixed2(n) {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return '+Inf';
+  if (n === -Infinity) return '-Inf';
+  return n.toFixed(2);
+}
+
+/**
+ * The delay k6 v0.48 accepts for socket.setTimeout / socket.setInterval (js/modules/k6/ws/ws.go):
+ * the milliseconds become a time.Duration (nanoseconds, truncated, int64) and anything <= 0 is an
+ * error thrown into the script — 0, negatives, less than a nanosecond, NaN (a missing or
+ * non-numeric argument) and values past int64 (which wrap negative on amd64). The shim throws the
+ * same error, so a script that only works because the shim was lenient fails here too.
+ */
+export function k6TimerDelayMs(kind, ms) {
+  const n = Number(ms);
+  const ns = n * 1e6;
+  if (!(Number.isFinite(ns) && Math.trunc(ns) > 0 && ns < 2 ** 63)) {
+    throw new Error(`${kind} requires a >0 timeout parameter, received ${goFixed2(n)}`);
+  }
+  return n;
+}
+
 class ShimSocket {
   constructor(sid) {
     this._sid = sid;
@@ -271,10 +295,12 @@ class ShimSocket {
     post({ op: 'ws.close', sid: this._sid, code: code || 1000 });
   }
   setTimeout(fn, ms) {
-    this._timers.push({ id: ++this._timerSeq, due: Date.now() + Math.max(0, Number(ms) || 0), fn, every: 0 });
+    const delay = k6TimerDelayMs('setTimeout', ms);
+    this._timers.push({ id: ++this._timerSeq, due: Date.now() + delay, fn, every: 0 });
   }
   setInterval(fn, ms) {
-    const every = Math.max(1, Number(ms) || 0);
+    // Sub-millisecond intervals run once per millisecond here (Date.now() resolution).
+    const every = Math.max(1, k6TimerDelayMs('setInterval', ms));
     this._timers.push({ id: ++this._timerSeq, due: Date.now() + every, fn, every });
   }
   _nextDue() {

@@ -28,6 +28,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VuHost } from './io-host.mjs';
+import { scriptSyntaxProblem } from './k6-syntax.mjs';
 
 const EXIT = { OK: 0, USAGE: 1, THRESHOLDS: 99, SETUP: 105, SCRIPT: 107, ABORTED: 108 };
 
@@ -449,6 +450,14 @@ export async function run(argv) {
   hardCap.unref();
 
   try {
+    // 0. what a real k6 v0.48 could not parse does not run here either
+    const syntax = scriptSyntaxProblem(resolve(args.script));
+    if (syntax) {
+      scriptErrors++;
+      console.error(`ERRO[vu=0] init-error: SyntaxError: ${syntax}`);
+      console.error('script init failed (init-error)');
+      return EXIT.SCRIPT;
+    }
     // 1. setup VU (id 0): init context -> options
     const setupVu = new VuHandle(0, scriptUrl, env, 'setup', sharedIterations, onMsg);
     handles.push(setupVu);

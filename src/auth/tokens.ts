@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { jwtVerify } from 'jose';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { cleanName, RoomId } from '../protocol/schemas.js';
 
 export interface Identity {
@@ -31,9 +31,21 @@ export async function verifyJwt(token: string, secret: string | undefined): Prom
   return { userId: payload.sub, name, rooms: [...new Set(rooms)].slice(0, 100), publisher: roles.includes('publisher') };
 }
 
+const TOKEN_BYTES = 32;
+// Random bytes are drawn 8 KiB at a time (as crypto.randomUUID does): one randomBytes call per
+// handshake cost more than the rest of the token. Every slice is handed out once.
+const POOL_BYTES = TOKEN_BYTES * 256;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
 /** A session token: 256 random bits, handed to the client once, stored only as its SHA-256. */
 export function issueSessionToken(): { token: string; hash: string } {
-  const token = randomBytes(32).toString('base64url');
+  if (poolOffset + TOKEN_BYTES > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const token = pool.toString('base64url', poolOffset, poolOffset + TOKEN_BYTES);
+  poolOffset += TOKEN_BYTES;
   return { token, hash: hashSessionToken(token) };
 }
 

@@ -55,7 +55,20 @@ export function ensureRedisServer(log: (msg: string) => void): string {
   );
 }
 
-export async function startLocalRedis(opts: { dir: string; persist: boolean; binary?: string; port?: number }): Promise<LocalRedis> {
+export interface LocalRedisOptions {
+  dir: string;
+  persist: boolean;
+  binary?: string;
+  port?: number;
+  /**
+   * Start it in its own process group. A terminal's Ctrl-C signals the whole foreground group:
+   * sharing the primary's, redis-server would stop at once, under workers that still need it for
+   * their drain; in its own group it stops when the primary says so, after the workers.
+   */
+  ownProcessGroup?: boolean;
+}
+
+export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRedis> {
   const binary = opts.binary ?? findRedisServer();
   if (!binary) throw new RedisNotInstalledError('redis-server is not installed');
   mkdirSync(opts.dir, { recursive: true });
@@ -63,7 +76,7 @@ export async function startLocalRedis(opts: { dir: string; persist: boolean; bin
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', opts.dir, '--daemonize', 'no', '--loglevel', 'warning', '--logfile', ''];
   if (opts.persist) args.push('--save', '60 1', '--appendonly', 'yes');
   else args.push('--save', '', '--appendonly', 'no');
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: opts.ownProcessGroup ?? false });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `redis://127.0.0.1:${port}`;

@@ -33,7 +33,10 @@ const hostPorts = z
   )
   .refine((list) => list.every((n) => n.port > 0 && n.port < 65536), 'ports must be 1-65535');
 
-const schema = z
+/** Lifecycle webhook types (WEBHOOK_EVENTS chooses among them). */
+export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.vacated', 'room.deleted', 'member.joined', 'member.left', 'user.online', 'user.offline'] as const;
+
+const fields = z
   .object({
     PORT: int(0, 65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -66,6 +69,7 @@ const schema = z
     JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     ALLOW_GUESTS: bool.default(true),
+    DEMO_ROOMS: bool.default(false),
     CORS_ORIGIN: z.string().min(1).default('*'),
 
     WS_PING_INTERVAL: int(1000, 600_000).default(25_000),
@@ -78,6 +82,7 @@ const schema = z
     GRACE_PERIOD_MS: int(100, 24 * 3600_000).default(30_000),
     TAKEOVER_GRACE_MS: int(0, 60_000).default(2_500),
     RECONNECT_FLUSH_MS: int(50, 60_000).default(3_000),
+    JOIN_BATCH_THRESHOLD: int(0, 1_000_000).default(50),
     SESSION_TTL_MS: int(60_000, 90 * 24 * 3600_000).default(7 * 24 * 3600_000),
     SESSION_IDLE_TTL_MS: int(1000, 90 * 24 * 3600_000).default(15 * 60_000),
 
@@ -104,6 +109,23 @@ const schema = z
     ROOM_CREATES_PER_USER_PER_MIN: int(1, 1_000_000).default(30),
     CATCHUPS_PER_CLIENT_PER_MIN: int(1, 1_000_000).default(600),
     HTTP_REQUESTS_PER_MIN: int(1, 100_000_000).default(6000),
+    WEBHOOK_URLS: z
+      .string()
+      .refine((v) => v.split(',').every((u) => /^https?:\/\/[^\s,]+$/.test(u.trim())), 'comma-separated http(s) URLs')
+      .optional(),
+    WEBHOOK_SECRET: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'a Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes (e.g. echo whsec_$(openssl rand -base64 32))')
+      .optional(),
+    WEBHOOK_EVENTS: z
+      .string()
+      .refine((v) => v.split(',').every((t) => (WEBHOOK_EVENT_TYPES as readonly string[]).includes(t.trim())), `comma-separated, from: ${WEBHOOK_EVENT_TYPES.join(', ')}`)
+      .optional(),
+    WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(5000),
+    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(10),
+    WEBHOOK_RETRY_BASE_MS: int(10, 3600_000).default(1000),
+    WEBHOOK_SWEEP_MS: int(500, 3600_000).default(5000),
+    USER_OFFLINE_GRACE_MS: int(0, 24 * 3600_000).optional(),
     TRUST_PROXY: z
       .string()
       .regex(/^[0-9A-Za-z.:/,\s]+$/, 'comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal')
@@ -148,6 +170,11 @@ const schema = z
     if (e.REDIS_MODE !== 'sentinel' && e.REDIS_SENTINEL_PASSWORD) problem('REDIS_SENTINEL_PASSWORD', 'only with REDIS_MODE=sentinel');
   });
 
+// Cross-field: endpoints without a secret would send unsigned webhooks.
+const schema = fields.superRefine((e, ctx) => {
+    if (e.WEBHOOK_URLS && !e.WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URLS is set (webhooks are always signed)' });
+  });
+
 type Env = z.output<typeof schema>;
 
 export interface Config {
@@ -162,6 +189,8 @@ export interface Config {
     readonly serviceToken: string | undefined;
     readonly allowGuests: boolean;
   };
+  /** The demo page's room creation by guests (POST /v1/demo/rooms); the page itself is always served. */
+  readonly demo: { readonly rooms: boolean };
   readonly corsOrigin: string | string[];
   readonly ws: { readonly pingInterval: number; readonly pingTimeout: number; readonly maxPayloadBytes: number };
   readonly rooms: { readonly ttlMs: number; readonly maxParticipants: number };
@@ -169,6 +198,11 @@ export interface Config {
     readonly gracePeriodMs: number;
     readonly takeoverGraceMs: number;
     readonly reconnectFlushMs: number;
+    /**
+     * First joins into a room that already has at least this many members are announced in the
+     * batched room:presence (like returns), not one room:participant:joined each. 0: never.
+     */
+    readonly joinBatchThreshold: number;
     readonly ttlMs: number;
     /** TTL of a disconnected session that never joined a code room. */
     readonly idleTtlMs: number;
@@ -194,6 +228,18 @@ export interface Config {
     readonly messageBurst: number;
   };
   readonly playback: { readonly syncIntervalMs: number; readonly defaultRttMs: number };
+  readonly webhooks: {
+    readonly urls: string[];
+    /** Standard Webhooks secret (whsec_…); present whenever urls are. */
+    readonly secret: string | undefined;
+    readonly events: string[];
+    readonly timeoutMs: number;
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+    readonly sweepMs: number;
+    /** user.offline only once the user's last device stayed away this long (default GRACE_PERIOD_MS). */
+    readonly userOfflineGraceMs: number;
+  };
   readonly limits: {
     readonly roomPublishRatePerSec: number;
     readonly roomPublishBurst: number;
@@ -300,6 +346,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
+    demo: { rooms: e.DEMO_ROOMS },
     corsOrigin: origins.length === 1 ? origins[0]! : origins,
     ws: { pingInterval: e.WS_PING_INTERVAL, pingTimeout: e.WS_PING_TIMEOUT, maxPayloadBytes: e.MAX_PAYLOAD_BYTES },
     rooms: { ttlMs: e.ROOM_TTL_MS, maxParticipants: e.ROOM_MAX_PARTICIPANTS },
@@ -307,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       gracePeriodMs: e.GRACE_PERIOD_MS,
       takeoverGraceMs: e.TAKEOVER_GRACE_MS,
       reconnectFlushMs: e.RECONNECT_FLUSH_MS,
+      joinBatchThreshold: e.JOIN_BATCH_THRESHOLD,
       ttlMs: e.SESSION_TTL_MS,
       idleTtlMs: e.SESSION_IDLE_TTL_MS,
     },
@@ -324,6 +372,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     inbox: { ttlMs: e.INBOX_TTL_MS, maxMessages: e.INBOX_MAX_MESSAGES, messageRatePerSec: e.MESSAGE_RATE_PER_SEC, messageBurst: e.MESSAGE_BURST },
     playback: { syncIntervalMs: e.PLAYBACK_SYNC_INTERVAL_MS, defaultRttMs: e.DEFAULT_RTT_MS },
+    webhooks: {
+      urls: (e.WEBHOOK_URLS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      secret: e.WEBHOOK_SECRET,
+      events: e.WEBHOOK_EVENTS ? e.WEBHOOK_EVENTS.split(',').map((s) => s.trim()) : [...WEBHOOK_EVENT_TYPES],
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      sweepMs: e.WEBHOOK_SWEEP_MS,
+      userOfflineGraceMs: e.USER_OFFLINE_GRACE_MS ?? e.GRACE_PERIOD_MS,
+    },
     limits: {
       roomPublishRatePerSec: e.ROOM_PUBLISH_RATE_PER_SEC,
       roomPublishBurst: e.ROOM_PUBLISH_BURST,
@@ -349,6 +407,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /**
+ * The webhook filter the Lua steps take: `,type,type,` of the wanted types, or '' when webhooks
+ * are off (no endpoint): then no step writes an outbox entry at all.
+ */
+export function webhookFilter(config: Config): string {
+  return config.webhooks.urls.length > 0 && config.webhooks.secret ? `,${config.webhooks.events.join(',')},` : '';
+}
+
+/**
  * Workers need to know where Redis is; only the `npm start` primary may start without (it starts a
  * local redis-server for standalone mode).
  */
@@ -368,4 +434,4 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Names and defaults, for the README's configuration table test. */
-export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(fields.shape);

@@ -1,4 +1,4 @@
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 
 /** Serializes app data (room events, signals, direct messages), refusing more than maxBytes. */
 export function encodeEventData(data: unknown, maxBytes: number): string {

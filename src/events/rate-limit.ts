@@ -1,4 +1,4 @@
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { metrics } from '../observability/metrics.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { Conn, Fanout } from '../fanout/port.js';
 import { metrics } from '../observability/metrics.js';
-import type { CatchupResult, LogEntry, PublishResult, RoomEvent } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { CatchupResult, LogEntry, PublishResult, RoomEvent } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import { encodeEventData } from './encode.js';
 import type { EventStore } from './store.js';
 

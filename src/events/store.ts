@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import type { CatchupResult, LogEntry } from '../protocol/events.js';
+import type { CatchupResult, LogEntry } from '@tether/protocol';
 import type { RedisCommands } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { incarnationOf } from '../rooms/model.js';

@@ -1,4 +1,4 @@
-import type { ServerToClientEvents } from '../protocol/events.js';
+import type { ServerToClientEvents } from '@tether/protocol';
 
 /**
  * What domains see of the transport. Domain services and handlers emit through these interfaces
@@ -50,6 +50,10 @@ export interface Fanout {
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void;
   /** To this worker's connections in the room only (what this worker read from Redis for them). */
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
+  /** To one connection, wherever it lives. */
+  toConnection<E extends ServerEvent>(connId: string, event: E, payload: EventPayload<E>): void;
+  /** Takes one connection (wherever it lives), or every connection, out of the room's stream. */
+  removeFromRoom(roomId: string, connId?: string): void;
   /** To every connection of the user on every worker. */
   toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void;
   /**
@@ -59,6 +63,12 @@ export interface Fanout {
   replace(connId: string, clientId: string, epoch: number, graceMs: number): void;
   /** Rooms this worker's connections are in (for room heads). */
   localRooms(): Iterable<string>;
+  /**
+   * The highest seq of a sequenced event this worker's connections of the room were sent, from
+   * any worker (0: none since this worker holds the room). For room heads: a room whose stream
+   * stopped reaching this worker.
+   */
+  deliveredSeq(roomId: string): number;
   /** This worker's connections (for fencing). */
   localConns(): Iterable<Conn>;
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Ack, ClientToServerEvents } from '../protocol/events.js';
+import type { Ack, ClientToServerEvents } from '@tether/protocol';
 import type { Conn } from './port.js';
 
 /**

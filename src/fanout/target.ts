@@ -1,5 +1,5 @@
 import type { Conn } from './port.js';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 
 /**
  * The room a request targets: the given roomId, or the connection's code-joined room. It must be

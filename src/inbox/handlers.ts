@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { InboxAck, UserMessage } from '../protocol/schemas.js';
 import { RateLimit } from '../events/rate-limit.js';
 import { request, type RequestDef } from '../fanout/requests.js';

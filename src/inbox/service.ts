@@ -1,11 +1,17 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { jobId, type JobKind, type Jobs } from '../jobs/queues.js';
+import type { Webhooks } from '../webhooks/service.js';
 import { encodeEventData } from '../events/encode.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { Conn, Fanout } from '../fanout/port.js';
-import type { InboxMessage } from '../protocol/events.js';
+import type { InboxMessage } from '@tether/protocol';
 import type { InboxStore } from './store.js';
+
+export const USER_OFFLINE_QUEUE = 'user-offline';
+const UserOfflineJob = z.object({ v: z.literal(1), userId: z.string() });
 
 export interface SendRequest {
   toUserId: string;
@@ -53,6 +59,8 @@ export class InboxService {
     private readonly config: Config,
     private readonly store: InboxStore,
     private readonly fanout: Fanout,
+    private readonly jobs: Jobs,
+    private readonly webhooks: Webhooks,
     private readonly log: Logger,
   ) {}
 
@@ -119,6 +127,7 @@ export class InboxService {
     const { userId, clientId, epoch } = conn.data;
     if (!userId) return;
     await this.store.deviceConnected(userId, clientId, epoch);
+    this.webhooks.relayUserSoon(userId);
     // The socket may have gone while the record was written; its disconnect handler may have run
     // before the record existed, so remove it here (epoch-checked, harmless if already gone).
     if (!conn.connected) {
@@ -133,13 +142,39 @@ export class InboxService {
   /** A socket of a dead worker, found by the reaper: same as its disconnect. */
   async reaped(socket: { clientId: string; epoch: number; userId: string | null }): Promise<void> {
     if (!socket.userId) return;
-    await this.store.deviceDisconnected(socket.userId, socket.clientId, socket.epoch);
+    await this.deviceGone(socket.userId, socket.clientId, socket.epoch);
   }
 
   /** Disconnect of a user's socket: the device no longer counts as connected (unless replaced). */
   async disconnected(conn: Conn): Promise<void> {
     const { userId, clientId, epoch } = conn.data;
     if (!userId) return;
-    await this.store.deviceDisconnected(userId, clientId, epoch);
+    await this.deviceGone(userId, clientId, epoch);
+  }
+
+  /**
+   * A device of the user went away. When it was the last one, user.offline is decided only after
+   * USER_OFFLINE_GRACE_MS (a delayed job that finds a device back after a blip and says nothing).
+   */
+  private async deviceGone(userId: string, clientId: string, epoch: number): Promise<void> {
+    const remaining = await this.store.deviceDisconnected(userId, clientId, epoch);
+    if (remaining > 0 || !this.webhooks.enabled) return;
+    await this.jobs.schedule(USER_OFFLINE_QUEUE, jobId('uoff', createHash('sha1').update(userId).digest('hex'), clientId, epoch), { v: 1, userId }, this.config.webhooks.userOfflineGraceMs);
+  }
+
+  /** The user-offline check (see deviceGone). */
+  userOfflineJobKind(): JobKind<typeof UserOfflineJob> {
+    return {
+      queue: USER_OFFLINE_QUEUE,
+      schema: UserOfflineJob,
+      concurrency: 20,
+      // Not per room: one queue (partition 0); at most one job per user going offline.
+      perRoom: false,
+      process: async ({ userId }) => {
+        if (!(await this.store.userOffline(userId))) return 'stale';
+        await this.webhooks.relayUser(userId);
+        return 'done';
+      },
+    };
   }
 }

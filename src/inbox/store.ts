@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.js';
+import { webhookFilter, type Config } from '../config/index.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 
@@ -31,11 +31,22 @@ export class InboxStore {
     return Number(reply[0]);
   }
 
+  /** A device of the user connected; the user's first (after being offline) writes user.online. */
   async deviceConnected(userId: string, clientId: string, epoch: number): Promise<void> {
-    await this.scripts.run('inboxConnect', [this.keys.userConnections(userId)], [clientId, epoch, this.config.sessions.ttlMs]);
+    await this.scripts.run('inboxConnect', [this.keys.userConnections(userId), this.keys.userPresence(userId), this.keys.userHooks(userId)], [
+      clientId, epoch, this.config.sessions.ttlMs, userId, webhookFilter(this.config),
+    ]);
   }
 
-  async deviceDisconnected(userId: string, clientId: string, epoch: number): Promise<void> {
-    await this.scripts.run('inboxDisconnect', [this.keys.userConnections(userId)], [clientId, epoch]);
+  /** A device went away. Returns how many of the user's devices remain connected. */
+  async deviceDisconnected(userId: string, clientId: string, epoch: number): Promise<number> {
+    const reply = await this.scripts.run('inboxDisconnect', [this.keys.userConnections(userId)], [clientId, epoch]);
+    return Number(reply[0]);
+  }
+
+  /** After the grace: no device came back → user.offline (true). */
+  async userOffline(userId: string): Promise<boolean> {
+    const reply = await this.scripts.run('userOffline', [this.keys.userConnections(userId), this.keys.userPresence(userId), this.keys.userHooks(userId)], [userId, webhookFilter(this.config)]);
+    return reply[0] === 1;
   }
 }

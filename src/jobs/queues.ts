@@ -24,6 +24,10 @@ export interface JobKind<S extends z.ZodType> {
   /** Jobs of this kind belong to a room and are scheduled with `{ room }`: one queue per partition. */
   perRoom: boolean;
   process(data: z.output<S>): Promise<'done' | 'stale'>;
+  /** Worker options beyond the defaults (a shorter lock for jobs that must be retried soon after a death). */
+  worker?: { lockDuration?: number; stalledInterval?: number };
+  /** Called once when a job failed its last attempt (dead letter). */
+  onFinalFailure?(data: z.output<S>, err: Error): Promise<void>;
 }
 
 /** FNV-1a of the room id: stable across processes and versions, so every worker agrees. */
@@ -76,6 +80,14 @@ export class Jobs {
 
   private partition(target: JobTarget | undefined): number {
     return target?.room === undefined ? 0 : partitionOf(target.room, this.partitions);
+  }
+
+  /**
+   * Adds a job with its own options (attempts, backoff, retention); an existing id makes it a no-op.
+   * Without a `target` the job goes to partition 0 (cluster-wide kinds: webhook deliveries).
+   */
+  async add(queue: string, jobId: string, data: object, opts: JobsOptions, target?: JobTarget): Promise<void> {
+    await this.queue(queue, this.partition(target)).add(queue, data, { ...opts, jobId });
   }
 
   /** Adds a delayed job; an existing job with the same id makes this a no-op (BullMQ semantics). */
@@ -134,11 +146,16 @@ export class Jobs {
         // again after drainDelay (default 5 s). 1 s bounds how late an eviction or flush can be
         // when a worker is killed, for one cheap blocking poll per second per queue.
         drainDelay: 1,
+        ...kind.worker,
       },
     );
     worker.on('failed', (job, err) => {
       metrics.jobsProcessed.inc({ queue: kind.queue, result: 'failed' });
       this.log.warn({ queue: kind.queue, jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
+      if (job && kind.onFinalFailure && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        const parsed = kind.schema.safeParse(job.data);
+        if (parsed.success) kind.onFinalFailure(parsed.data, err).catch((e: unknown) => this.log.error({ queue: kind.queue, err: e }, 'final-failure handler failed'));
+      }
     });
     worker.on('error', (err) => this.warnOnce(err, { queue: kind.queue, partition }, 'worker error'));
     this.workers.push(worker);

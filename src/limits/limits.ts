@@ -2,7 +2,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import type { NodeRedis } from '../redis/client.js';
 
 /**

@@ -6,11 +6,12 @@ import { jobId, type JobKind, type Jobs } from '../jobs/queues.js';
 import type { Limits } from '../limits/limits.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { JoinResult, RejoinResult, RoomStatePayload } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { JoinResult, RejoinResult, RoomStatePayload } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import type { RoomService } from '../rooms/service.js';
 import type { RoomStore } from '../rooms/store.js';
 import type { SessionStore } from '../sessions/store.js';
+import type { Webhooks } from '../webhooks/service.js';
 import type { MembershipStore } from './store.js';
 
 export const EVICT_QUEUE = 'evict';
@@ -48,14 +49,16 @@ export class MembershipService {
     private readonly limits: Limits,
     private readonly jobs: Jobs,
     private readonly fanout: Fanout,
+    private readonly webhooks: Webhooks,
     private readonly log: Logger,
   ) {}
 
   /**
-   * room:join. Order: entry checks (password budget, then the slow hash) → the session claims the
-   * room (one code room per client, atomic) → admission (atomic seat) → room:state → only now the
-   * connection hears the room → the window between admission and that moment is filled from the
-   * log. A wrong password never hears a thing; no event falls between the state and the stream.
+   * room:join. Order: entry checks (password budget, then the slow hash), and concurrently the
+   * session claims the room (one code room per client, atomic; released if the entry checks fail)
+   * → admission (atomic seat) → room:state → only now the connection hears the room → the window
+   * between admission and that moment is filled from the log. A wrong password never hears a
+   * thing; no event falls between the state and the stream.
    */
   async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined }): Promise<JoinResult> {
     const { clientId, epoch, userId } = conn.data;
@@ -63,8 +66,18 @@ export class MembershipService {
     if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
     const name = userId ? conn.data.name : (input.guestName ?? conn.data.name);
 
-    await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
-    const { fresh } = await this.claim(clientId, epoch, roomId);
+    // The entry checks read the room, the claim writes the session: independent keys, so both go
+    // out at once and share a round trip. A claim taken for a join whose entry checks then fail is
+    // released before the error is answered, as when admission fails: the client never sees it.
+    const claimed = this.claim(clientId, epoch, roomId);
+    try {
+      await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
+    } catch (err) {
+      const held = await claimed.catch(() => null);
+      if (held?.fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
+      throw err;
+    }
+    const { fresh } = await claimed;
     let admitted;
     try {
       admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now());
@@ -83,9 +96,15 @@ export class MembershipService {
       return { ...state, self };
     }
     metrics.roomsJoined.inc();
-    metrics.eventsPublished.inc({ source: 'system' });
+    this.webhooks.relayRoomSoon(roomId);
     conn.data.roomId = roomId;
-    this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    if (admitted.batched) {
+      // A large room hears of this join in the window's presence batch, with the others of the window.
+      if (admitted.flushGeneration > 0) await this.scheduleFlush(roomId, admitted.flushGeneration);
+    } else {
+      metrics.eventsPublished.inc({ source: 'system' });
+      this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+    }
     conn.emit('room:state', admitted.state);
     await conn.joinRoom(roomId);
     await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
@@ -173,6 +192,7 @@ export class MembershipService {
     if (!left) return false;
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(roomId, 'room:participant:left', left);
+    this.webhooks.relayRoomSoon(roomId);
     await this.sessions.clearRoom(clientId, roomId);
     return true;
   }
@@ -206,6 +226,48 @@ export class MembershipService {
     if (away?.flushGeneration) await this.scheduleFlush(roomId, away.flushGeneration);
   }
 
+  /** A room's members with their status, and the position (seq, incarnation) that list reflects. */
+  async members(roomId: string): Promise<{ roomId: string; seq: number; incarnation: string; members: RoomStatePayload['participants'] }> {
+    const state = await this.roomStore.snapshot(roomId);
+    return { roomId, seq: state.seq, incarnation: state.incarnation, members: state.participants };
+  }
+
+  /**
+   * A backend removes a member now, whatever its status: the others get room:participant:left
+   * (reason kicked), the member's connection — wherever it lives — gets room:closed and stops
+   * hearing the room, and its session forgets the room.
+   */
+  async kick(roomId: string, clientId: string): Promise<{ roomId: string; clientId: string; seq: number }> {
+    const left = await this.store.remove(roomId, clientId, { mode: 'kick', epoch: 0, reason: 'kicked' });
+    if (!left) throw new TetherError('NOT_IN_ROOM');
+    metrics.eventsPublished.inc({ source: 'system' });
+    this.fanout.toRoom(roomId, 'room:participant:left', left);
+    this.webhooks.relayRoomSoon(roomId);
+    const conn = await this.sessions.connection(clientId);
+    if (conn) {
+      this.fanout.toConnection(conn.socketId, 'room:closed', { roomId, reason: 'kicked' });
+      this.fanout.removeFromRoom(roomId, conn.socketId);
+    }
+    await this.sessions.clearRoom(clientId, roomId);
+    return { roomId, clientId, seq: left.seq };
+  }
+
+  /**
+   * Deletes a room: every member is told room:closed (reason deleted) and taken out of its stream,
+   * every key of the room goes, and the members' sessions forget it. Jobs still pending for the
+   * room find nothing and do nothing.
+   */
+  async close(roomId: string): Promise<{ roomId: string; members: number }> {
+    const members = await this.roomStore.delete(roomId);
+    if (!members) throw new TetherError('ROOM_NOT_FOUND');
+    this.webhooks.relayRoomSoon(roomId);
+    this.fanout.toRoom(roomId, 'room:closed', { roomId, reason: 'deleted' });
+    this.fanout.removeFromRoom(roomId);
+    await Promise.all(members.map((clientId) => this.sessions.clearRoom(clientId, roomId)));
+    this.log.info({ roomId, members: members.length }, 'room deleted');
+    return { roomId, members: members.length };
+  }
+
   /** The grace-period job. 'stale' when the client came back or the epoch moved on. */
   async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
     const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
@@ -216,6 +278,8 @@ export class MembershipService {
     metrics.graceEvictions.inc();
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(job.roomId, 'room:participant:left', left);
+    // Awaited here (not in the background): the job retries if the relay fails.
+    await this.webhooks.relayRoom(job.roomId);
     await this.sessions.clearRoom(job.clientId, job.roomId, job.epoch);
     this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
     return 'done';
@@ -246,20 +310,29 @@ export class MembershipService {
    * rejoined) and the code room the handshake asked to rejoin.
    */
   async onConnected(conn: Conn, intent: ConnectIntent): Promise<void> {
-    for (const roomId of conn.data.programRooms) {
-      await this.rooms.ensureProgramRoom(roomId);
-      const lastSeq = intent.lastSeq?.[roomId];
-      if (lastSeq !== undefined) conn.emit('room:rejoined', (await this.rejoin(conn, roomId, { lastSeq, incarnation: intent.incarnations?.[roomId] })).result);
-      else await conn.joinRoom(roomId);
-    }
-    if (intent.roomId && !conn.data.programRooms.includes(intent.roomId)) {
+    // Each room on its own: one that fails must not cost the others (or the hooks after this one).
+    const each = async (roomId: string, work: () => Promise<void>) => {
       try {
-        const { result } = await this.rejoin(conn, intent.roomId, { lastSeq: intent.lastSeq?.[intent.roomId], incarnation: intent.incarnations?.[intent.roomId] });
-        conn.emit('room:rejoined', result);
+        await work();
       } catch (err) {
-        if (!(err instanceof TetherError)) throw err;
-        conn.emit('room:error', err.toBody());
+        if (err instanceof TetherError) conn.emit('room:error', { ...err.toBody(), roomId });
+        else this.log.error({ err, roomId, clientId: conn.data.clientId }, 'automatic rejoin failed');
       }
+    };
+    for (const roomId of conn.data.programRooms) {
+      await each(roomId, async () => {
+        await this.rooms.ensureProgramRoom(roomId);
+        const lastSeq = intent.lastSeq?.[roomId];
+        if (lastSeq !== undefined) conn.emit('room:rejoined', (await this.rejoin(conn, roomId, { lastSeq, incarnation: intent.incarnations?.[roomId] })).result);
+        else await conn.joinRoom(roomId);
+      });
+    }
+    const roomId = intent.roomId;
+    if (roomId && !conn.data.programRooms.includes(roomId)) {
+      await each(roomId, async () => {
+        const { result } = await this.rejoin(conn, roomId, { lastSeq: intent.lastSeq?.[roomId], incarnation: intent.incarnations?.[roomId] });
+        conn.emit('room:rejoined', result);
+      });
     }
   }
 

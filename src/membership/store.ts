@@ -1,13 +1,18 @@
-import type { Config } from '../config/index.js';
-import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '../protocol/events.js';
+import { webhookFilter, type Config } from '../config/index.js';
+import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { participant, roomState } from '../rooms/model.js';
 
 export interface Admitted {
+  /** Seq of the room:participant:joined to broadcast; 0 when the join is batched. */
   seq: number;
   self: Participant;
   state: RoomStatePayload;
+  /** Announced in the room's next presence batch (the room had JOIN_BATCH_THRESHOLD members or more). */
+  batched: boolean;
+  /** >0: a flush must be scheduled under this generation. */
+  flushGeneration: number;
 }
 
 export type RejoinRead =
@@ -41,24 +46,36 @@ export class MembershipStore {
     return this.config.sessions.reconnectFlushMs * 2 + 5000;
   }
 
-  /** Admits a member atomically (existence, capacity, membership). null: already a member. */
+  /**
+   * Admits a member atomically (existence, capacity, membership) and announces it: a sequenced
+   * joined event, or — in a room of JOIN_BATCH_THRESHOLD members or more — the pending set of the
+   * next presence batch. null: already a member.
+   */
   async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number): Promise<Admitted | null> {
     const e = this.config.events;
-    const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
-      m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), k.log, k.hooks, k.flush], [
+      m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
+      this.config.sessions.joinBatchThreshold, this.flushTtlMs,
     ]);
     if (!reply || reply[0] === 2) return null;
-    return { seq: Number(reply[1]), self: participant(String(reply[2])), state: roomState(reply[3], reply[4], reply[5], now) };
+    return {
+      seq: Number(reply[1]),
+      self: participant(String(reply[2])),
+      state: roomState(reply[3], reply[4], reply[5], now),
+      batched: reply[6] === 1,
+      flushGeneration: Number(reply[7] ?? 0),
+    };
   }
 
   /**
    * Removes a member and appends room:participant:left. `evict` only removes a member still away
    * under `epoch`; `leave` refuses when a newer connection rejoined. null: stale (nothing done).
    */
-  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
+  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
     const e = this.config.events;
-    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
-      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log, this.keys.room(roomId).hooks], [
+      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
     ]);
     if (!reply) return null;
     return { ...(JSON.parse(String(reply[2])) as Omit<ParticipantLeft, 'seq'>), seq: Number(reply[1]) };

@@ -1,5 +1,5 @@
-import type { SyncPong } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { SyncPong } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import { PlaybackGrant, PlaybackPause, PlaybackSeek, PlaybackStart, PlaybackStop, SyncPing, SyncReport } from '../protocol/schemas.js';
 import { RateLimit } from '../events/rate-limit.js';
 import type { Conn } from '../fanout/port.js';

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import type { PlaybackControlChanged, PlaybackEvent } from '../protocol/events.js';
+import type { PlaybackControlChanged, PlaybackEvent } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
 import { flatToObject, type Scripts } from '../redis/scripts.js';
 import { MAX_SYNC_BUFFER_MS, MIN_SYNC_BUFFER_MS, type PlaybackAction } from './rules.js';

@@ -1,4 +1,4 @@
-export * from './errors.js';
-export * from './events.js';
+export * from '@tether/protocol';
+export * from '@tether/protocol';
 export * as schemas from './schemas.js';
 export { ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH } from './schemas.js';

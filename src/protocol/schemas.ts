@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH } from '@tether/protocol';
+import type * as P from '@tether/protocol';
 
 /**
  * Runtime schemas of every client→server payload. The TypeScript types of the wire contract are
@@ -6,8 +8,7 @@ import { z } from 'zod';
  * Limits here are structural; size caps that operators tune (event data bytes) come from config.
  */
 
-export const ROOM_CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'; // no 0/O, 1/I/L
-export const ROOM_CODE_LENGTH = 8;
+export { ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH };
 
 export const RoomCode = z
   .string()
@@ -32,7 +33,7 @@ export function cleanName(raw: string): string {
   return raw.normalize('NFC').replace(INVISIBLE, '').trim();
 }
 
-const DisplayName = z
+export const DisplayName = z
   .string()
   .max(256)
   .transform(cleanName)
@@ -143,20 +144,53 @@ export const HttpPublish = z
   .strict();
 export const HttpUserMessage = z.object({ type: EventType, data: Json }).strict();
 
-export type HandshakeAuthInput = z.input<typeof HandshakeAuth>;
-export type RoomCreateInput = z.input<typeof RoomCreate>;
-export type RoomJoinInput = z.input<typeof RoomJoin>;
-export type RoomLeaveInput = z.input<typeof RoomLeave>;
-export type RoomRejoinInput = z.input<typeof RoomRejoin>;
-export type RoomPublishInput = z.input<typeof RoomPublish>;
-export type RoomSignalInput = z.input<typeof RoomSignal>;
-export type RoomCatchupInput = z.input<typeof RoomCatchup>;
-export type SyncPingInput = z.input<typeof SyncPing>;
-export type SyncReportInput = z.input<typeof SyncReport>;
-export type PlaybackStartInput = z.input<typeof PlaybackStart>;
-export type PlaybackPauseInput = z.input<typeof PlaybackPause>;
-export type PlaybackSeekInput = z.input<typeof PlaybackSeek>;
-export type PlaybackStopInput = z.input<typeof PlaybackStop>;
-export type PlaybackGrantInput = z.input<typeof PlaybackGrant>;
-export type InboxAckInput = z.input<typeof InboxAck>;
-export type UserMessageInput = z.input<typeof UserMessage>;
+/**
+ * Each schema accepts exactly the request shape the protocol package declares (clients compile
+ * against those plain types, without zod): a change on one side that the other does not follow
+ * fails to compile here.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Agrees<S extends z.ZodType, T> = Same<z.input<S>, T> extends true ? true : { schema: z.input<S>; protocol: T };
+const agreement: {
+  handshake: Agrees<typeof HandshakeAuth, P.HandshakeAuthInput>;
+  create: Agrees<typeof RoomCreate, P.RoomCreateInput>;
+  join: Agrees<typeof RoomJoin, P.RoomJoinInput>;
+  leave: Agrees<typeof RoomLeave, P.RoomLeaveInput>;
+  rejoin: Agrees<typeof RoomRejoin, P.RoomRejoinInput>;
+  publish: Agrees<typeof RoomPublish, P.RoomPublishInput>;
+  signal: Agrees<typeof RoomSignal, P.RoomSignalInput>;
+  catchup: Agrees<typeof RoomCatchup, P.RoomCatchupInput>;
+  ping: Agrees<typeof SyncPing, P.SyncPingInput>;
+  report: Agrees<typeof SyncReport, P.SyncReportInput>;
+  start: Agrees<typeof PlaybackStart, P.PlaybackStartInput>;
+  pause: Agrees<typeof PlaybackPause, P.PlaybackPauseInput>;
+  seek: Agrees<typeof PlaybackSeek, P.PlaybackSeekInput>;
+  stop: Agrees<typeof PlaybackStop, P.PlaybackStopInput>;
+  grant: Agrees<typeof PlaybackGrant, P.PlaybackGrantInput>;
+  inboxAck: Agrees<typeof InboxAck, P.InboxAckInput>;
+  message: Agrees<typeof UserMessage, P.UserMessageInput>;
+} = {
+  handshake: true, create: true, join: true, leave: true, rejoin: true, publish: true, signal: true, catchup: true, ping: true,
+  report: true, start: true, pause: true, seek: true, stop: true, grant: true, inboxAck: true, message: true,
+};
+void agreement;
+
+export type {
+  HandshakeAuthInput,
+  RoomCreateInput,
+  RoomJoinInput,
+  RoomLeaveInput,
+  RoomRejoinInput,
+  RoomPublishInput,
+  RoomSignalInput,
+  RoomCatchupInput,
+  SyncPingInput,
+  SyncReportInput,
+  PlaybackStartInput,
+  PlaybackPauseInput,
+  PlaybackSeekInput,
+  PlaybackStopInput,
+  PlaybackGrantInput,
+  InboxAckInput,
+  UserMessageInput,
+} from '@tether/protocol';

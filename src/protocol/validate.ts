@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { TetherError } from './errors.js';
-import { checkShape } from './shape.js';
+import { TetherError } from '@tether/protocol';
+import { checkShape } from '@tether/protocol';
 
 /** Refuses a payload nested too deep (or carrying `__proto__` keys) before any recursive code sees it. */
 export function assertShape(payload: unknown): void {

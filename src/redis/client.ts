@@ -25,15 +25,27 @@ export interface RedisCommands {
   sAdd(key: string, member: string): Promise<number>;
   sRem(key: string, member: string): Promise<number>;
   sMembers(key: string): Promise<string[]>;
+  zAdd(key: string, member: { score: number; value: string }): Promise<number>;
+  zRangeByScoreWithScores(key: string, min: number | string, max: number | string, options: { LIMIT: { offset: number; count: number } }): Promise<{ value: string; score: number }[]>;
+  zRem(key: string, members: string | string[]): Promise<number>;
+  lRange(key: string, start: number, stop: number): Promise<string[]>;
+  lRem(key: string, count: number, element: string): Promise<number>;
+  lLen(key: string): Promise<number>;
+  lPush(key: string, element: string): Promise<number>;
+  lTrim(key: string, start: number, stop: number): Promise<string>;
   /** Scripts are routed by their first key (all keys of a Tether script share one hash tag). */
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
-/** What one node can do beyond keyed commands: load a script into its own cache, answer a ping. */
+/**
+ * What one node can do beyond keyed commands: load a script into its own cache, answer a ping,
+ * SCAN its own keyspace (on a Cluster a SCAN sees one master's keys only: a full pass asks each).
+ */
 export interface RedisNodeCommands {
   scriptLoad(source: string): Promise<string>;
   ping(): Promise<string>;
+  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
 }
 
 type NodeRedisClient = ReturnType<typeof makeClient>;

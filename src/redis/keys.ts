@@ -25,14 +25,19 @@ export interface RoomKeys {
   playback: string;
   /** hash: clientId → latest reported RTT ms */
   rtt: string;
-  /** hash {t, ts}: the room's publish token bucket */
+  /** list: lifecycle webhooks written by the room's scripts, until relayed to the delivery queue */
+  hooks: string;
+  /** string "tokens ts": the room's publish token bucket */
   publishBucket: string;
-  /** hash {t, ts}: one publisher's token bucket in this room (a user's devices share it) */
+  /** string "tokens ts": one publisher's token bucket in this room (a user's devices share it) */
   publisherBucket(publisher: string): string;
 }
 
 /** The room's state keys in the order every room script takes them first (see room_keys in common.lua). */
 export type RoomStateKeys = [meta: string, members: string, users: string, playback: string, rtt: string, pending: string];
+
+/** Shards of the webhook outbox index (see Keys.webhookOutboxes). */
+export const OUTBOX_INDEX_SHARDS = 16;
 
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -50,8 +55,11 @@ export class Keys {
       flush: `${p}:flush`,
       playback: `${p}:playback`,
       rtt: `${p}:rtt`,
-      publishBucket: `${p}:rl:pub`,
-      publisherBucket: (publisher) => `${p}:rl:pub:${publisher}`,
+      hooks: `${p}:hooks`,
+      // Not the `rl:pub` hashes of earlier versions: during a rolling deploy each version reads its
+      // own type (a hash read as a string would fail with WRONGTYPE).
+      publishBucket: `${p}:bucket`,
+      publisherBucket: (publisher) => `${p}:bucket:${publisher}`,
     };
   }
 
@@ -74,6 +82,51 @@ export class Keys {
   /** sorted set by ms: the user's undelivered-or-unacknowledged direct messages (JSON) */
   userInbox(userId: string): string {
     return `${this.prefix}:{u:${userId}}:inbox`;
+  }
+
+  /**
+   * sorted set by createdAt: every room, for the operators' listing (GET /v1/rooms). A global key,
+   * written after the room's own script (another slot); entries of expired rooms are pruned when
+   * a listing meets them.
+   */
+  roomIndex(): string {
+    return `${this.prefix}:rooms`;
+  }
+
+  /** list: the user's lifecycle webhooks (user.online / user.offline) until relayed */
+  userHooks(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:hooks`;
+  }
+
+  /** hash {state: online|offline, gen}: what webhooks last said of the user, and a transition counter */
+  userPresence(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:presence`;
+  }
+
+  /**
+   * set: outboxes that may hold unrelayed webhooks (the sweeper's index), shard `shard` of
+   * OUTBOX_INDEX_SHARDS. Every relay writes it twice, so one set would be a hot key on one Redis
+   * Cluster master; each shard has its own hash tag and the sweeper reads them all.
+   */
+  webhookOutboxes(shard: number): string {
+    return `${this.prefix}:{wh:${shard}}:outboxes`;
+  }
+
+  /** Which index shard an outbox is listed in (stable across processes: FNV-1a of its key). */
+  outboxShard(outbox: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < outbox.length; i++) h = Math.imul(h ^ outbox.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % OUTBOX_INDEX_SHARDS;
+  }
+
+  /** list: webhooks out of delivery attempts, newest first, bounded */
+  webhookDeadLetters(): string {
+    return `${this.prefix}:webhooks:dead`;
+  }
+
+  /** SCAN pattern of every outbox (room and user), for the sweeper's rare full pass */
+  hooksPattern(): string {
+    return `${this.prefix}:*:hooks`;
   }
 
   /** set: ids of worker nodes that may hold sockets (for the reaper) */

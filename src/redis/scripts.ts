@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TetherError, type ErrorCode } from '../protocol/errors.js';
+import { TetherError, type ErrorCode } from '@tether/protocol';
 import { metrics, timeRedis } from '../observability/metrics.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisCommands, RedisNodeCommands } from './client.js';
@@ -39,15 +39,16 @@ export const SCRIPT_ERRORS: Record<number, ErrorCode | 'STALE'> = {
  */
 export const SCRIPT_KEYS = {
   catchup: 2,
-  createRoom: 6,
+  createRoom: 7,
+  deleteRoom: 12,
   flushPresence: 8,
   inboxAck: 1,
-  inboxConnect: 1,
+  inboxConnect: 3,
   inboxDisconnect: 1,
   inboxPending: 1,
   inboxPush: 2,
-  joinRoom: 7,
-  leaveRoom: 7,
+  joinRoom: 9,
+  leaveRoom: 8,
   markAway: 7,
   nodeConnRemove: 1,
   playbackCommand: 7,
@@ -61,6 +62,7 @@ export const SCRIPT_KEYS = {
   sessionConnect: 1,
   sessionDisconnect: 1,
   snapshot: 6,
+  userOffline: 3,
 } as const;
 export type ScriptName = keyof typeof SCRIPT_KEYS;
 

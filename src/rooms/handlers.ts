@@ -1,4 +1,4 @@
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import { RoomCreate } from '../protocol/schemas.js';
 import { request, type RequestDef } from '../fanout/requests.js';
 import type { RoomService } from './service.js';

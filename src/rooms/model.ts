@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '../protocol/events.js';
+import type { Participant, PlaybackState, RoomInfo, RoomStatePayload } from '@tether/protocol';
 import { flatToObject, type ScriptReply } from '../redis/scripts.js';
 
 /** Redis representations → wire types. Internal fields (epoch, password hash) never leave here. */

@@ -1,6 +1,6 @@
-import type { Config } from '../config/index.js';
-import type { RoomStatePayload } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import { webhookFilter, type Config } from '../config/index.js';
+import type { RoomStatePayload } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import type { RedisCommands } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
@@ -29,11 +29,56 @@ export class RoomStore {
 
   /** Creates the room unless its id is taken (then only refreshes its TTL). Returns whether it was created. */
   async create(room: NewRoom): Promise<boolean> {
-    const reply = await this.scripts.run('createRoom', this.keys.roomState(room.id), [
+    const reply = await this.scripts.run('createRoom', [...this.keys.roomState(room.id), this.keys.room(room.id).hooks], [
       room.id, room.code, room.name, room.kind, room.passwordHash, room.maxParticipants, room.createdAt, room.hostUserId ?? '',
-      this.config.rooms.ttlMs, room.incarnation,
+      this.config.rooms.ttlMs, room.incarnation, webhookFilter(this.config),
     ]);
     return reply[0] === 1;
+  }
+
+  /** Lists the room for operators (GET /v1/rooms). */
+  async index(roomId: string, createdAt: number): Promise<void> {
+    await this.redis.zAdd(this.keys.roomIndex(), { score: createdAt, value: roomId });
+  }
+
+  /**
+   * A page of the room index in (createdAt, id) order after `after`, with each room's meta and
+   * member count. Ids whose room expired are pruned from the index as they are met.
+   */
+  async page(after: { createdAt: number; id: string } | null, limit: number): Promise<{ meta: Record<string, string>; members: number }[]> {
+    const out: { meta: Record<string, string>; members: number }[] = [];
+    const index = this.keys.roomIndex();
+    let offset = 0;
+    const batch = Math.max(limit, 50);
+    while (out.length < limit) {
+      const rows = await this.redis.zRangeByScoreWithScores(index, after ? after.createdAt : '-inf', '+inf', { LIMIT: { offset, count: batch } });
+      if (rows.length === 0) break;
+      offset += rows.length;
+      // Same-millisecond rooms share a score and sort by id: skip up to the cursor within it.
+      const fresh = rows.filter((r) => !after || r.score > after.createdAt || r.value > after.id);
+      const metas = await Promise.all(fresh.map((r) => this.redis.hGetAll(this.keys.room(r.value).meta)));
+      const counts = await Promise.all(fresh.map((r) => this.redis.hLen(this.keys.room(r.value).members)));
+      const gone: string[] = [];
+      fresh.forEach((r, i) => {
+        if (!metas[i]!.id) gone.push(r.value);
+        else if (out.length < limit) out.push({ meta: metas[i]!, members: counts[i]! });
+      });
+      if (gone.length) {
+        await this.redis.zRem(index, gone);
+        offset -= gone.length;
+      }
+      if (rows.length < batch) break;
+    }
+    return out;
+  }
+
+  /** Deletes the room and every key of it. Returns the members it had, or null when there was no room. */
+  async delete(roomId: string): Promise<string[] | null> {
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.call('deleteRoom', [...this.keys.roomState(roomId), k.log, k.dedup, k.dedupAge, k.flush, k.publishBucket, k.hooks], [webhookFilter(this.config)]);
+    if (!reply) return null;
+    await this.redis.zRem(this.keys.roomIndex(), roomId);
+    return reply.slice(1).map(String);
   }
 
   async meta(roomId: string): Promise<Record<string, string>> {

@@ -60,6 +60,12 @@ export class SessionStore {
     return reply[0] === 1;
   }
 
+  /** The client's live connection, if its session says it is connected. */
+  async connection(clientId: string): Promise<{ socketId: string } | null> {
+    const [status, socketId] = await this.redis.hmGet(this.keys.session(clientId), ['status', 'socketId']);
+    return status === 'connected' && socketId ? { socketId } : null;
+  }
+
   async userId(clientId: string): Promise<string | null> {
     return (await this.redis.hGet(this.keys.session(clientId), 'userId')) || null;
   }

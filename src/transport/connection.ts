@@ -2,7 +2,7 @@ import type { ExtendedError } from 'socket.io';
 import type { Conn, ConnData } from '../fanout/port.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { TetherError } from '../protocol/errors.js';
+import { TetherError } from '@tether/protocol';
 import type { SocketIoFanout } from './fanout.js';
 import type { RequestRouter } from './router.js';
 import type { TetherNamespace, TetherSocket } from './types.js';

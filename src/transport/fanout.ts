@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Conn, ConnData, EventPayload, Fanout, ServerEvent } from '../fanout/port.js';
+import type { BroadcastMarks } from './marks.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
 /**
@@ -64,10 +65,13 @@ export class SocketIoFanout implements Fanout {
   constructor(
     private readonly nsp: TetherNamespace,
     private readonly addressOf: (req: IncomingMessage) => string,
+    private readonly marks: BroadcastMarks,
     /** From the adapter: when a just-joined room's broadcasts reach this worker (see transport/io.ts). */
     private readonly subscribed: (room: string) => Promise<void> = async () => undefined,
   ) {
+    marks.watch(nsp.adapter);
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
+    nsp.on('room:removed', ({ roomId, connId }) => this.removeLocal(roomId, connId));
   }
 
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void {
@@ -77,6 +81,28 @@ export class SocketIoFanout implements Fanout {
 
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {
     (this.nsp.local.to(socketRoom(roomId)).emit as unknown as Emit)(event, payload);
+  }
+
+  toConnection<E extends ServerEvent>(connId: string, event: E, payload: EventPayload<E>): void {
+    // A socket id is a Socket.IO room of its own: the adapter finds it on whichever worker holds it.
+    (this.nsp.to(connId).emit as unknown as Emit)(event, payload);
+  }
+
+  removeFromRoom(roomId: string, connId?: string): void {
+    // Every worker checks its own sockets: the stream membership and the connection's cached
+    // code room must go together, or a kicked client could not join another room.
+    this.removeLocal(roomId, connId);
+    this.nsp.serverSideEmit('room:removed', connId ? { roomId, connId } : { roomId });
+  }
+
+  private removeLocal(roomId: string, connId?: string): void {
+    const ids = connId ? [connId] : [...(this.nsp.adapter.rooms.get(socketRoom(roomId)) ?? [])];
+    for (const id of ids) {
+      const socket = this.nsp.sockets.get(id);
+      if (!socket) continue;
+      void socket.leave(socketRoom(roomId));
+      if (socket.data.roomId === roomId) socket.data.roomId = null;
+    }
   }
 
   toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void {
@@ -97,6 +123,10 @@ export class SocketIoFanout implements Fanout {
     // with it, so no timer anywhere else is needed (or correct).
     setTimeout(() => old.disconnect(true), graceMs).unref();
     return true;
+  }
+
+  deliveredSeq(roomId: string): number {
+    return this.marks.highest(socketRoom(roomId));
   }
 
   *localRooms(): Iterable<string> {

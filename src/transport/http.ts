@@ -2,17 +2,22 @@ import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Limits } from '../limits/limits.js';
 import type { Duplex } from 'node:stream';
+import fastifySwagger from '@fastify/swagger';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { HttpAuth, RouteRegistrar } from '../fanout/http.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics, registry } from '../observability/metrics.js';
-import { ERRORS, TetherError } from '../protocol/errors.js';
+import { ERRORS, TetherError } from '@tether/protocol';
 import { assertShape, invalidPayload } from '../protocol/validate.js';
 import { secretEquals, verifyJwt } from '../auth/tokens.js';
 
 export interface HttpDeps {
   config: Config;
+  /** The package version, for the OpenAPI document. */
+  version: string;
   log: Logger;
   limits: Limits;
   isReady(): Promise<{ ready: boolean; reason?: string }>;
@@ -66,9 +71,33 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   } else socket.destroy(err);
 }
 
-export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+/**
+ * Health, readiness, metrics, the OpenAPI document and every domain's routes. Route schemas are
+ * zod (fastify-type-provider-zod): they validate requests, serialize answers, and are what
+ * @fastify/swagger publishes at /openapi.json — registered first, so it sees every route.
+ */
+export async function registerRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   // The API speaks JSON only: a text/plain body is 415, not a string a schema then trips over.
   app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tether HTTP API',
+        version: deps.version,
+        description: 'Rooms, events, members and direct messages for backends. The realtime protocol (Socket.IO namespace /sync) is in docs/PROTOCOL.md.',
+      },
+      components: {
+        securitySchemes: {
+          service: { type: 'http', scheme: 'bearer', description: 'SERVICE_TOKEN, or a JWT with role "publisher"' },
+          user: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'a user JWT signed with JWT_SECRET' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
 
   const auth: HttpAuth = {
     async user(req) {
@@ -98,6 +127,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     if (err instanceof TetherError) error = err;
     else if (err.statusCode === 413) error = new TetherError('PAYLOAD_TOO_LARGE', `body larger than ${deps.config.ws.maxPayloadBytes} bytes`);
     else if (err.statusCode === 415) error = new TetherError('UNSUPPORTED_MEDIA_TYPE', err.message);
+    else if (hasZodIssues(err)) error = zodFailure(err);
     else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) error = new TetherError('INVALID_PAYLOAD', err.message);
     else {
       req.log.error({ err }, 'request failed');
@@ -116,19 +146,37 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.setNotFoundHandler((_req, reply) => {
     void reply.status(404).send({ error: new TetherError('NOT_FOUND').toBody() });
   });
+  // The shape bound runs before schema validation: no recursive validator ever sees 10,000 levels.
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined) assertShape(req.body);
+    if (req.query !== undefined) assertShape(req.query);
+  });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', nodeId: deps.config.nodeId }));
-  app.get('/readyz', async (_req, reply) => {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const Health = z.object({ status: z.string(), nodeId: z.string(), reason: z.string().optional() });
+  api.get('/healthz', { schema: { summary: 'Liveness: the process runs', tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok', nodeId: deps.config.nodeId }));
+  api.get('/readyz', { schema: { summary: 'Readiness: Redis answers and the worker is not draining', tags: ['operations'], response: { 200: Health, 503: Health } } }, async (_req, reply) => {
     const state = await deps.isReady();
-    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', reason: state.reason, nodeId: deps.config.nodeId });
+    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', ...(state.reason ? { reason: state.reason } : {}), nodeId: deps.config.nodeId });
   });
-  app.get('/metrics', async (_req, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics of this worker (text exposition format)', tags: ['operations'] } }, async (_req, reply) => {
     await deps.beforeScrape().catch((err: unknown) => deps.log.warn({ err }, 'queue depth sampling failed'));
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
+  api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   for (const register of deps.routes) register(app, auth);
+}
+
+type ZodIssueError = Error & { validation: { instancePath?: string; message?: string; params?: { issue?: { path?: PropertyKey[] } } }[] };
+function hasZodIssues(err: unknown): err is ZodIssueError {
+  return Array.isArray((err as { validation?: unknown }).validation);
+}
+/** A schema refusal as INVALID_PAYLOAD with field-level details, like socket requests. */
+function zodFailure(err: ZodIssueError): TetherError {
+  const details = err.validation.slice(0, 10).map((v) => ({ path: v.instancePath?.replace(/^\//, '').replaceAll('/', '.') || '(root)', message: v.message ?? 'invalid' }));
+  return new TetherError('INVALID_PAYLOAD', `invalid payload: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
 }

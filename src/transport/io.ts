@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import type { AdapterClient, RedisConnections } from '../redis/client.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
+import type { BroadcastMarks } from './marks.js';
 import type { TetherServer } from './types.js';
 
 export interface TetherIo {
@@ -33,7 +34,7 @@ export interface TetherIo {
  * connect, thousands in a reconnect storm) for what Tether sends to one socket across workers: only
  * the takeover notice, which goes through the namespace channel instead.
  */
-export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger): TetherIo {
+export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger, marks: BroadcastMarks): TetherIo {
   const io: TetherServer = new Server(httpServer, {
     pingInterval: config.ws.pingInterval,
     pingTimeout: config.ws.pingTimeout,
@@ -49,17 +50,37 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
       createAdapter(guardPublishes(redis.adapterPub, 'publish', log), redis.adapterSub, {
         key: channelPrefix,
         requestsTimeout: 5000,
-        parser: JSON_PARSER,
+        parser: jsonParser(marks),
       }),
     );
     return { server: io, subscribed: async () => undefined };
   }
   // The sharded adapter has no parser option: it writes JSON.stringify of every message without
   // binary (Tether never sends binary) and reads JSON for what starts with '{' — the same JSON as
-  // JSON_PARSER, checked by the same 1e308 / lone-surrogate tests on the cluster topology.
+  // jsonParser, checked by the same 1e308 / lone-surrogate tests on the cluster topology. Marks
+  // are noted where it encodes (this worker's broadcasts) and where it takes a decoded message.
   const subscribed = trackSubscriptions(redis.adapterSub, (room) => `${channelPrefix}#${NAMESPACE}#${room}#`, log);
-  io.adapter(createShardedAdapter(guardPublishes(redis.adapterPub, 'sPublish', log), redis.adapterSub, { channelPrefix, subscriptionMode: 'dynamic' }));
+  const sharded = createShardedAdapter(guardPublishes(redis.adapterPub, 'sPublish', log), redis.adapterSub, { channelPrefix, subscriptionMode: 'dynamic' });
+  io.adapter(function (nsp: unknown) {
+    return observeSharded(sharded(nsp), marks);
+  } as unknown as typeof sharded);
   return { server: io, subscribed };
+}
+
+/** Notes the seqs of the sharded adapter's broadcasts, as jsonParser does for the classic one. */
+function observeSharded<A>(adapter: A, marks: BroadcastMarks): A {
+  const a = adapter as unknown as { encode(msg: unknown): unknown; onMessage(msg: unknown, offset?: string): unknown };
+  const encode = a.encode.bind(adapter);
+  const onMessage = a.onMessage.bind(adapter);
+  a.encode = (msg) => {
+    marks.observe(msg);
+    return encode(msg);
+  };
+  a.onMessage = (msg, offset) => {
+    marks.observe(msg);
+    return onMessage(msg, offset);
+  };
+  return adapter;
 }
 
 const NAMESPACE = '/sync';
@@ -118,18 +139,27 @@ function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => str
  * exactly as sent, and notepack does not carry all of JSON — a float above 2^64 such as 1e308 is
  * encoded as an overflowing integer (arrives as 0), a lone UTF-16 surrogate is mangled into another
  * character. Tether never broadcasts binary, which is what msgpack would be for. A message that
- * does not parse is ignored rather than thrown inside the subscriber.
+ * does not parse is ignored rather than thrown inside the subscriber. Every broadcast passes here
+ * (this worker's own when encoded, the others' when decoded): `marks` notes the seqs.
  */
-const JSON_PARSER = {
-  encode: (msg: unknown) => JSON.stringify(msg),
-  decode: (msg: Buffer | string) => {
-    try {
-      return JSON.parse(typeof msg === 'string' ? msg : msg.toString('utf8')) as unknown;
-    } catch {
-      return [];
-    }
-  },
-};
+function jsonParser(marks: BroadcastMarks) {
+  return {
+    encode: (msg: unknown) => {
+      marks.observe(msg);
+      return JSON.stringify(msg);
+    },
+    decode: (msg: Buffer | string) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(typeof msg === 'string' ? msg : msg.toString('utf8')) as unknown;
+      } catch {
+        return [];
+      }
+      marks.observe(parsed);
+      return parsed;
+    },
+  };
+}
 
 /**
  * The adapter publishes fire-and-forget: while Redis is down each broadcast's rejected promise

@@ -1,8 +1,8 @@
 import type { RequestDef } from '../fanout/requests.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { Ack } from '../protocol/events.js';
-import { TetherError } from '../protocol/errors.js';
+import type { Ack } from '@tether/protocol';
+import { TetherError } from '@tether/protocol';
 import { assertShape, invalidPayload } from '../protocol/validate.js';
 import type { SocketIoFanout } from './fanout.js';
 import type { TetherSocket } from './types.js';

@@ -14,7 +14,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { startWorker, startWorkers, type Worker } from '../helpers/workers.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { closeAll, connect, createRoomHttp, ok, publishHttp, request, until, type TestSocket } from '../helpers/clients.ts';
-import { SEQUENCED_EVENTS, type LogEntry, type SessionPayload } from '../../src/protocol/events.ts';
+import { SEQUENCED_EVENTS, type LogEntry, type SessionPayload } from '@tether/protocol';
 
 const SEQUENCED = new Set<string>(SEQUENCED_EVENTS);
 

@@ -21,7 +21,7 @@ import { startWorker, type Worker } from '../helpers/workers.ts';
 import { startProxy, type Proxy } from '../helpers/proxy.ts';
 import { closeAll, connect, createRoomHttp, ok, publishHttp, record, request, signJwt, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
 import { checkInvariants } from '../helpers/invariants.ts';
-import type { Ack, RejoinResult, SessionPayload } from '../../src/protocol/events.ts';
+import type { Ack, RejoinResult, SessionPayload } from '@tether/protocol';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 after(async () => {
@@ -141,7 +141,8 @@ describe('edges', () => {
     const redis = await redisFor();
     const slow: Proxy = await startProxy(redis.port!, { delayMs: 60 });
     cleanups.push(() => slow.close());
-    const env = { GRACE_PERIOD_MS: '4000', DRAIN_BATCH_SIZE: '300', DRAIN_INTERVAL_MS: '0', SHUTDOWN_TIMEOUT_MS: '30000' };
+    // 5 s pings: 300 clients joining over a slowed Redis on a loaded machine must not time out.
+    const env = { GRACE_PERIOD_MS: '4000', DRAIN_BATCH_SIZE: '300', DRAIN_INTERVAL_MS: '0', SHUTDOWN_TIMEOUT_MS: '30000', WS_PING_INTERVAL: '5000', WS_PING_TIMEOUT: '5000' };
     const w0 = await worker({ redisUrl: redis.url, prefix: redis.prefix, nodeId: 'keep', env });
     const draining = await worker({ redisUrl: `redis://127.0.0.1:${slow.port}`, prefix: redis.prefix, nodeId: 'leaving', env });
     const room = await createRoomHttp(w0.url, { maxParticipants: 1000 });

@@ -12,7 +12,7 @@ import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { JWT_SECRET, SERVICE_TOKEN, type Worker } from '../helpers/workers.ts';
 import { createRoomHttp, signJwt } from '../helpers/clients.ts';
 import { closeAllRaw, deepJson, rawConnect, type RawClient } from '../helpers/raw.ts';
-import { REQUEST_EVENTS } from '../../src/protocol/events.ts';
+import { REQUEST_EVENTS } from '@tether/protocol';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
 const MAX_PAYLOAD_BYTES = 65536;

@@ -14,7 +14,7 @@ import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import type { Worker } from '../helpers/workers.ts';
 import { SERVICE_TOKEN } from '../helpers/workers.ts';
 import { connect, createRoomHttp, ok, record, request, signJwt, trackSocket, until, type TestSocket } from '../helpers/clients.ts';
-import type { SessionPayload } from '../../src/protocol/events.ts';
+import type { SessionPayload } from '@tether/protocol';
 import { closeAllRaw, deepJson, rawConnect } from '../helpers/raw.ts';
 
 let cluster: TestCluster;
@@ -274,7 +274,7 @@ describe('hostile input', () => {
     const sent = await fetch(`${a.url}/v1/users/${longId}/messages`, { method: 'POST', headers: svc, body: JSON.stringify({ type: 't', data: 1 }) });
     assert.equal(sent.status, 201, '128-character user id accepted');
     await shape(await fetch(`${a.url}/v1/users/${'u'.repeat(600)}/messages`, { method: 'POST', headers: svc, body: '{}' }), 414, 'URI_TOO_LONG');
-    await shape(await fetch(`${a.url}/v1/users/${'u'.repeat(129)}/messages`, { method: 'POST', headers: svc, body: JSON.stringify({ type: 't', data: 1 }) }), 404, 'NOT_FOUND');
+    await shape(await fetch(`${a.url}/v1/users/${'u'.repeat(129)}/messages`, { method: 'POST', headers: svc, body: JSON.stringify({ type: 't', data: 1 }) }), 400, 'INVALID_PAYLOAD');
     await shape(await fetch(`${a.url}/v1/rooms/ABCDEFGH/events`, { method: 'POST', headers: svc, body: JSON.stringify({ type: 't', data: 'x'.repeat(70_000) }) }), 413, 'PAYLOAD_TOO_LARGE');
     await shape(await fetch(`${a.url}/v1/rooms/ABCDEFGH/events`, { method: 'POST', headers: { ...svc, 'content-type': 'text/plain' }, body: 'hello' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
     await shape(await fetch(`${a.url}/v1/rooms/ABCDEFGH/events`, { method: 'POST', headers: svc, body: '{"type":' }), 400, 'INVALID_PAYLOAD');

@@ -1,50 +1,36 @@
 /**
- * What `npm start` runs: `node dist/main.js --cluster` — a primary with @socket.io/sticky, two
- * workers, and its own redis-server (no REDIS_URL). Driven through the primary's single port.
+ * What `npm start` runs: `node dist/main.js --cluster` — a primary handing connections to two
+ * workers (src/cluster/front.ts), and its own redis-server (no REDIS_URL). Driven through the
+ * primary's single port.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/cluster/local-redis.ts';
-import { track } from '../helpers/processes.ts';
-import { JWT_SECRET } from '../helpers/workers.ts';
 import { closeAll, connect, createRoomHttp, ok, record, request, signJwt, until } from '../helpers/clients.ts';
+import { startPrimary, type Primary } from '../helpers/primary.ts';
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-let primary: ChildProcess;
+let primary: Primary;
 let url: string;
-let dir: string;
-let output = '';
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tether-start-'));
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  primary = track(
-    spawn(process.execPath, [MAIN, '--cluster'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), WORKERS: '2', JWT_SECRET, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  primary.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  primary.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await until(() => output.includes('ready on'), 30_000, `cluster ready (output so far: ${output})`);
+  // SHUTDOWN_TIMEOUT_MS well above what a clean stop needs: a worker that waits for it is stuck.
+  primary = await startPrimary({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '20000' } });
+  url = primary.url;
 });
-after(async () => {
+after(() => {
   closeAll();
-  if (primary.exitCode === null) primary.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  primary?.kill();
 });
 
 test('the local cluster serves HTTP and sockets on one port, sticky across workers', async () => {
-  assert.match(output, /started local redis-server on redis:\/\/127\.0\.0\.1:\d+/);
+  assert.match(primary.output(), /started local redis-server \(pid \d+\) on redis:\/\/127\.0\.0\.1:\d+/);
   assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  // The demo room page and the SDK bundle it loads, through the primary's front.
+  const page = await fetch(`${url}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(await page.text(), /<title>Tether demo room<\/title>/);
+  assert.equal((await fetch(`${url}/assets/tether-client.min.js`)).status, 200);
   const room = await createRoomHttp(url, { name: 'local' }, 'alice');
   const alice = await connect(url, { auth: { token: await signJwt({ sub: 'alice', name: 'Alice' }) } });
   const aliceEvents = record(alice.socket);
@@ -63,13 +49,28 @@ test('the local cluster serves HTTP and sockets on one port, sticky across worke
   assert.equal(nodes.size, 2, 'connections are spread over both workers');
 });
 
-test('Ctrl-C stops the workers and the redis-server it started', async () => {
-  const redisPort = Number(/redis:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
-  closeAll();
-  const exited = new Promise<number | null>((r) => primary.once('exit', r));
-  primary.kill('SIGINT');
+test('Ctrl-C stops the workers cleanly first, then the redis-server it started', async () => {
+  const redisPort = Number(/redis:\/\/127\.0\.0\.1:(\d+)/.exec(primary.output())![1]);
+  // Members in a room when Ctrl-C comes: their disconnects need Redis while the workers drain.
+  const room = await createRoomHttp(url, { name: 'ctrl-c' }, 'carol');
+  for (let i = 0; i < 20; i++) {
+    const c = await connect(url);
+    await ok(c.socket, 'room:join', { roomCode: room.code, guestName: `g${i}` });
+  }
+  const exited = new Promise<number | null>((r) => primary.process.once('exit', r));
+  // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group (the primary and
+  // its workers; `npm start` adds its own forwarded SIGINT).
+  process.kill(-primary.process.pid!, 'SIGINT');
   assert.equal(await exited, 0);
-  assert.match(output, /stopped local redis-server/);
+  const out = primary.output();
+  // Redis is alive until the workers are gone (ECONNREFUSED is what a redis-server stopped by the
+  // same Ctrl-C produced), and no worker had to wait for SHUTDOWN_TIMEOUT_MS.
+  assert.doesNotMatch(out, /ECONNREFUSED/, 'no worker lost Redis');
+  assert.doesNotMatch(out, /shutdown timeout/, 'no worker waited for the shutdown timeout');
+  assert.match(out, /worker 0 exited \(0\)/);
+  assert.match(out, /worker 1 exited \(0\)/);
+  const redisStopped = out.indexOf('stopped local redis-server');
+  assert.ok(redisStopped > out.indexOf('worker 0 exited (0)') && redisStopped > out.indexOf('worker 1 exited (0)'), 'redis-server stops after the workers');
   const refused = await new Promise<boolean>((resolve) => {
     const s = createConnection(redisPort, '127.0.0.1');
     s.once('connect', () => {

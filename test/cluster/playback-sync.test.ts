@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../src/redis/keys.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PlaybackEvent, PlaybackSync } from '../../src/protocol/events.ts';
+import type { PlaybackEvent, PlaybackSync } from '@tether/protocol';
 import { closeAll, connect, createRoomHttp, ok, record, request, signJwt, until, type TestSocket } from '../helpers/clients.ts';
 import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
 import { startWorkers, type Worker } from '../helpers/workers.ts';

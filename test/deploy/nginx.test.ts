@@ -182,7 +182,7 @@ test('nginx -t accepts the rendered config', { skip: !HAVE_NGINX && SKIP_MSG }, 
   assert.match(r.stderr, /test is successful/);
 });
 
-test('proxy basics: /healthz passes through with forwarding headers, /metrics is closed, unknown paths 404', { skip: !HAVE_NGINX && SKIP_MSG }, async () => {
+test('proxy basics: /healthz passes through with forwarding headers, /metrics is closed, the demo page is proxied, unknown paths 404', { skip: !HAVE_NGINX && SKIP_MSG }, async () => {
   const h = await getJson('/healthz', { 'x-forwarded-for': '203.0.113.7' });
   assert.equal(h.status, 200);
   assert.ok(['w1', 'w2', 'w3'].includes(h.body.worker));
@@ -190,6 +190,17 @@ test('proxy basics: /healthz passes through with forwarding headers, /metrics is
   assert.equal(h.body.realIp, '127.0.0.1');
   assert.equal((await getJson('/metrics')).status, 403);
   assert.equal((await getJson('/nope')).status, 404);
+  // The demo page and its assets go to the workers; anything else at the root stays nginx's 404.
+  const page = await getJson('/?room=ABCDEFGH');
+  assert.equal(page.status, 200);
+  assert.equal(page.body.url, '/?room=ABCDEFGH');
+  const asset = await getJson('/assets/tether-client.min.js');
+  assert.equal(asset.status, 200);
+  assert.equal(asset.body.url, '/assets/tether-client.min.js');
+  const openapi = await getJson('/openapi.json');
+  assert.equal(openapi.status, 200, 'the OpenAPI document is proxied');
+  assert.equal(openapi.body.url, '/openapi.json');
+  assert.equal((await getJson('/index.html')).status, 404);
 });
 
 test('long-polling is sticky per clientId, and keys spread over the workers', { skip: !HAVE_NGINX && SKIP_MSG }, async () => {

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { SignJWT } from 'jose';
-import type { Ack, ClientToServerEvents, ServerToClientEvents, SessionPayload } from '../../src/protocol/events.ts';
+import type { Ack, ClientToServerEvents, ServerToClientEvents, SessionPayload } from '@tether/protocol';
 import { JWT_SECRET, SERVICE_TOKEN } from './workers.ts';
 
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -12,7 +12,14 @@ export interface TestCluster {
 /** One redis-server and `n` real workers sharing a key prefix. */
 export async function startCluster(n: number, env?: Record<string, string>): Promise<TestCluster> {
   const redis = await startRedis();
-  const workers = await startWorkers(n, { redisUrl: redis.url, prefix: redis.prefix, ...(env ? { env } : {}) });
+  let workers: Worker[];
+  try {
+    workers = await startWorkers(n, { redisUrl: redis.url, prefix: redis.prefix, ...(env ? { env } : {}) });
+  } catch (err) {
+    // The caller never gets a cluster to stop: Redis would keep the test process alive until its timeout.
+    await redis.stop();
+    throw err;
+  }
   return {
     redis,
     workers,

@@ -96,5 +96,11 @@ export async function startWorker(opts: { redisUrl: string; prefix: string; node
 }
 
 export async function startWorkers(n: number, opts: Parameters<typeof startWorker>[0]): Promise<Worker[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => startWorker({ ...opts, nodeId: `${opts.nodeId ?? 'w'}${i}` })));
+  const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => startWorker({ ...opts, nodeId: `${opts.nodeId ?? 'w'}${i}` })));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return started.map((r) => (r as PromiseFulfilledResult<Worker>).value);
+  // The caller gets no workers to kill: the ones that did start would keep the test process
+  // alive (their pipes) until the file's timeout.
+  await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.kill('SIGKILL') : undefined)));
+  throw failed.reason;
 }

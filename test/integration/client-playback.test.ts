@@ -7,8 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { TetherClient, ClientError, driftMs, positionAt } from '../../src/client/index.ts';
-import type { PlaybackEvent, PlaybackSync, Room, TetherClientOptions } from '../../src/client/index.ts';
+import { TetherClient, ClientError, driftMs, positionAt } from '../../packages/client/src/index.ts';
+import type { PlaybackEvent, PlaybackSync, Room, TetherClientOptions } from '../../packages/client/src/index.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
 import { startWorkers, type Worker } from '../helpers/workers.ts';

@@ -141,6 +141,18 @@ describe('k6 scripts through the Node shim against a real worker', () => {
     assert.equal(m.tether_unexpected_disconnects!.values.count, 0);
   });
 
+  it('soak: steady publishes and syncs, periodic drops that resume without losing an event', async () => {
+    // PAUSE stays inside the worker's 1.5 s grace period; several drops per client in 12 s.
+    const r = await runK6(script('soak.js'), { VUS: '6', ROOMS: '2', DURATION: '12s', SESSION: '3s', PAUSE: '300ms', PUBLISH_EVERY: '1s', SYNC_EVERY: '1s' });
+    assert.ok(r.summary, `no summary:\n${r.output}`);
+    assert.equal(r.code, 0, r.output);
+    const m = r.summary.metrics;
+    assert.ok(m.tether_soak_rejoin_ok!.values.passes! >= 6, `rejoins: ${JSON.stringify(m.tether_soak_rejoin_ok!.values)}`);
+    assert.ok(m.tether_soak_event_latency!.values.count! > 0, 'events were published and received');
+    assert.equal(m.tether_soak_events_missing!.values.count, 0);
+    assert.equal(r.summary.scriptErrors, 0);
+  });
+
   it('a crossed threshold fails the run with k6\'s exit code 99', async () => {
     const r = await runK6(script('connect-ramp.js'), { VUS: '2', ROOMS: '1', RAMP: '500ms', HOLD: '500ms', RAMP_DOWN: '500ms', SESSION: '500ms', SYNC_EVERY: '0', CONNECT_P95_MS: '0' });
     assert.equal(r.code, 99, r.output);

@@ -21,8 +21,9 @@ import { MembershipService } from '../../src/membership/service.ts';
 import { EventStore } from '../../src/events/store.ts';
 import { EventService } from '../../src/events/service.ts';
 import { PlaybackStore } from '../../src/playback/store.ts';
+import { Webhooks } from '../../src/webhooks/service.ts';
 import type { Conn, ConnData, Fanout } from '../../src/fanout/port.ts';
-import { TetherError } from '../../src/protocol/errors.ts';
+import { TetherError } from '@tether/protocol';
 import { redisClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.ts';
 import { readdirSync } from 'node:fs';
 
@@ -108,15 +109,16 @@ function fakeConn(data: Partial<ConnData> & { clientId: string; epoch: number })
   } as unknown as Conn & { got: { event: string; payload: any }[]; rooms: Set<string> };
 }
 
-function world() {
+function world(cfg: Config = config) {
   const fanout = new FakeFanout();
-  const limits = new Limits(config, conns.client, log);
-  const roomStore = new RoomStore(config, client, scripts, keys);
-  const sessions = new SessionStore(config, counted(client), scripts, keys);
-  const rooms = new RoomService(config, roomStore, limits);
-  const events = new EventService(config, new EventStore(config, client, scripts, keys), fanout);
-  const store = new MembershipStore(config, scripts, keys);
-  const membership = new MembershipService(config, store, sessions, roomStore, rooms, events, limits, counted(jobs), fanout, log);
+  const limits = new Limits(cfg, conns.client, log);
+  const roomStore = new RoomStore(cfg, client, scripts, keys);
+  const sessions = new SessionStore(cfg, counted(client), scripts, keys);
+  const webhooks = new Webhooks(cfg, client, () => conns.masters(), keys, jobs, log);
+  const rooms = new RoomService(cfg, roomStore, limits, webhooks);
+  const events = new EventService(cfg, new EventStore(cfg, client, scripts, keys), fanout);
+  const store = new MembershipStore(cfg, scripts, keys);
+  const membership = new MembershipService(cfg, store, sessions, roomStore, rooms, events, limits, counted(jobs), fanout, webhooks, log);
   return { fanout, roomStore, sessions, rooms, events, store, membership };
 }
 
@@ -213,6 +215,46 @@ describe('stores against a real Redis', () => {
       const ttl = await raw.pTTL(k);
       assert.ok(ttl > 500_000, `${k.split(':').pop()} refreshed to the room TTL (${ttl})`);
     }
+  });
+
+  test('mass joins: from JOIN_BATCH_THRESHOLD members on, a first join waits for the presence batch, which carries it once', async () => {
+    const cfg = loadConfig({ ...redis.env, KEY_PREFIX: redis.prefix, GRACE_PERIOD_MS: '60000', RECONNECT_FLUSH_MS: '60000', ROOM_TTL_MS: '600000', JOIN_BATCH_THRESHOLD: '2' });
+    const w = world(cfg);
+    const room = await w.rooms.create({}, { userId: 'host' }, 'http');
+    const joinedBroadcasts = () => w.fanout.sent.filter((x) => x.event === 'room:participant:joined').length;
+    const conns: Record<string, ReturnType<typeof fakeConn>> = {};
+    const join = async (id: string) => {
+      const e = await session(w.sessions, id);
+      conns[id] = fakeConn({ clientId: id, epoch: e });
+      return w.membership.join(conns[id]!, { roomCode: room.code, guestName: id });
+    };
+    await join('mj1');
+    await join('mj2');
+    assert.equal(joinedBroadcasts(), 2, 'below the threshold: one room:participant:joined per join');
+    const seqBefore = (await new EventStore(config, client, scripts, keys).head(room.code))!.seq;
+    const third = await join('mj3');
+    assert.equal(joinedBroadcasts(), 2, 'at the threshold: no broadcast of its own');
+    assert.equal(third.seq, seqBefore, 'nothing appended: room:state is at the room\'s position');
+    assert.ok(third.participants.some((p) => p.clientId === 'mj3'), 'the joiner gets its room:state at once, itself included');
+    assert.equal(conns.mj3!.got.find((g) => g.event === 'room:state')?.payload.seq, seqBefore);
+    const flushJobs = (await jobs['queue']('flush', partitionOf(room.code, config.redis.queuePartitions)).getDelayed()).filter((j) => j.data.roomId === room.code);
+    assert.equal(flushJobs.length, 1, 'one flush job scheduled for the window');
+    await join('mj4');
+    await join('mj5');
+    assert.equal((await jobs['queue']('flush', partitionOf(room.code, config.redis.queuePartitions)).getDelayed()).filter((j) => j.data.roomId === room.code).length, 1, 'still one flush job per window');
+    await w.store.markAway(room.code, 'mj4', conns.mj4!.data.epoch); // away again within the window
+    await w.membership.leave(conns.mj5!, room.code); // gone before anyone heard of it
+    const flushed = await w.store.flush(room.code);
+    assert.ok(flushed);
+    assert.deepEqual(flushed.batch.joined?.map((p) => [p.clientId, p.status]), [['mj3', 'online'], ['mj4', 'away']], 'joined as they are at the flush; the one that left is not announced');
+    assert.deepEqual([flushed.batch.returned, flushed.batch.away], [[], []], 'a joined member is announced once, not also as away');
+    assert.equal(flushed.changes, 2);
+    assert.equal(await w.store.flush(room.code), null, 'announced once: the next window has nothing');
+    // A batched member's later status changes are ordinary presence.
+    const e = await session(w.sessions, 'mj4');
+    const back = await w.store.rejoin(room.code, { clientId: 'mj4', epoch: e, member: true, now: Date.now() });
+    assert.ok(back?.wasAway);
+    assert.deepEqual((await w.store.flush(room.code))?.batch.returned, ['mj4']);
   });
 
   test('dedup: a resend appends nothing and returns the logged original; a resend takes no budget', async () => {

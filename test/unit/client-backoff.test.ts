@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffCeiling, backoffDelay, shutdownDelay } from '../../src/client/backoff.ts';
+import { backoffCeiling, backoffDelay, shutdownDelay } from '../../packages/client/src/backoff.ts';
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;

@@ -9,9 +9,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server, type Socket } from 'socket.io';
-import { TetherClient } from '../../src/client/index.ts';
-import { memoryStorage } from '../../src/client/storage.ts';
-import type { RoomStatePayload } from '../../src/protocol/events.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
+import { memoryStorage } from '../../packages/client/src/storage.ts';
+import type { RoomStatePayload } from '@tether/protocol';
 
 const SKEW = 5_000; // the fake server's clock runs 5 s ahead of the test's
 const httpServer = createServer();
@@ -64,14 +64,22 @@ before(async () => {
   url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
 });
 
+/** Every client a test opens, closed after the file even when an assertion failed (a reconnecting client keeps the process alive). */
+const opened = new Set<TetherClient>();
+function track(c: TetherClient): TetherClient {
+  opened.add(c);
+  return c;
+}
+
 after(async () => {
+  for (const c of opened) c.close();
   await io.close();
 });
 
 const count = (clientId: string, event: string) => log.filter((e) => e.clientId === clientId && e.event === event).length;
 
 test('clock sync: burst after the join, report to the room, re-sync every interval, stop on leave and close', async () => {
-  const c = new TetherClient({ url, clockSync: { samples: 5, intervalMs: 150 } });
+  const c = track(new TetherClient({ url, clockSync: { samples: 5, intervalMs: 150 } }));
   const clocks: number[] = [];
   c.on('clock', (e) => void clocks.push(e.offsetMs));
   assert.equal(c.clockSynced, false);
@@ -116,13 +124,14 @@ test('clock sync: burst after the join, report to the room, re-sync every interv
   const afterClose = count(id, 'sync:ping');
   await sleep(400);
   assert.equal(count(id, 'sync:ping'), afterClose, 'nothing after close()');
-  const timers = c as unknown as { clockTimer?: unknown; clockPause?: unknown; retryTimer?: unknown; connectTimer?: unknown };
-  assert.equal(timers.clockTimer, undefined);
-  assert.equal(timers.clockPause, undefined);
+  // The clock-sync scheduler's timers (src/client/clock.ts), reached through the client's private field.
+  const timers = (c as unknown as { clock: { timer?: unknown; pause?: unknown } }).clock;
+  assert.equal(timers.timer, undefined);
+  assert.equal(timers.pause, undefined);
 });
 
 test('a reconnect runs a new burst on the new connection', async () => {
-  const c = new TetherClient({ url, clockSync: { samples: 3, intervalMs: 60_000 }, reconnect: { baseMs: 10, maxMs: 20 } });
+  const c = track(new TetherClient({ url, clockSync: { samples: 3, intervalMs: 60_000 }, reconnect: { baseMs: 10, maxMs: 20 } }));
   await c.join('ROOMCCCC');
   await sleep(100);
   const id = c.clientId!;
@@ -137,7 +146,7 @@ test('a reconnect runs a new burst on the new connection', async () => {
 });
 
 test('clockSync: false sends no pings; serverNow() is the local clock', async () => {
-  const c = new TetherClient({ url, clockSync: false });
+  const c = track(new TetherClient({ url, clockSync: false }));
   await c.join('ROOMDDDD');
   await sleep(100);
   assert.equal(count(c.clientId!, 'sync:ping'), 0);
@@ -147,14 +156,14 @@ test('clockSync: false sends no pings; serverNow() is the local clock', async ()
 
 test('nginx affinity: ?clientId= on the first handshake, from storage or generated, and after an identity reset', async () => {
   const storage = memoryStorage({ 'tether:clientId': 'stored-client-1', 'tether:sessionToken': 'tok' });
-  const first = new TetherClient({ url, storage, socketOptions: { query: { app: 'x' } } });
+  const first = track(new TetherClient({ url, storage, socketOptions: { query: { app: 'x' } } }));
   const n = handshakes.length;
   await first.connect();
   assert.deepEqual(handshakes.slice(n), [{ query: 'stored-client-1', auth: 'stored-client-1' }]);
   assert.equal((first.socket.io.opts.query as Record<string, string>)['app'], 'x', 'the app\'s own query is kept');
   first.close();
 
-  const fresh = new TetherClient({ url });
+  const fresh = track(new TetherClient({ url }));
   const m = handshakes.length;
   await fresh.connect();
   assert.equal(handshakes[m]!.query, fresh.clientId, 'generated before the first connect');
@@ -162,7 +171,7 @@ test('nginx affinity: ?clientId= on the first handshake, from storage or generat
 
   refuseOnce.add('stale-client-1');
   const resetStorage = memoryStorage({ 'tether:clientId': 'stale-client-1', 'tether:sessionToken': 'tok' });
-  const reset = new TetherClient({ url, storage: resetStorage });
+  const reset = track(new TetherClient({ url, storage: resetStorage }));
   const k = handshakes.length;
   await reset.connect();
   const seen = handshakes.slice(k);

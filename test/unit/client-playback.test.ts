@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Room, type RoomHost } from '../../src/client/room.ts';
-import { ClientError } from '../../src/client/errors.ts';
-import type { Participant, PlaybackEvent, PlaybackState, PlaybackSync, RoomStatePayload } from '../../src/protocol/events.ts';
-import type { SequencedEntry } from '../../src/client/types.ts';
+import { Room, type RoomHost } from '../../packages/client/src/room.ts';
+import { ClientError } from '../../packages/client/src/errors.ts';
+import type { Participant, PlaybackEvent, PlaybackState, PlaybackSync, RoomStatePayload } from '@tether/protocol';
+import type { SequencedEntry } from '../../packages/client/src/types.ts';
 
 const ROOM = 'ABCDEFGH';
 const ME = 'me-000000';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReorderBuffer } from '../../src/client/reorder.ts';
+import { ReorderBuffer } from '../../packages/client/src/reorder.ts';
 
 /** mulberry32: a small seeded PRNG so every failure is reproducible from its seed. */
 function prng(seed: number): () => number {

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Room, type RoomHost } from '../../src/client/room.ts';
-import { ClientError } from '../../src/client/errors.ts';
-import type { RoomEvent, RoomStatePayload } from '../../src/protocol/events.ts';
+import { Room, type RoomHost } from '../../packages/client/src/room.ts';
+import { ClientError } from '../../packages/client/src/errors.ts';
+import type { RoomEvent, RoomStatePayload } from '@tether/protocol';
 
 /** A Room driven by a scripted server: `handlers[event](payload, room)` answers each request. */
 function harness(handlers: Record<string, (payload: any, room: Room) => unknown>) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { memoryStorage, webStorage, resolveStorage, identityKeys, type StorageAdapter, type WebStorageLike } from '../../src/client/storage.ts';
+import { memoryStorage, webStorage, resolveStorage, identityKeys, type StorageAdapter, type WebStorageLike } from '../../packages/client/src/storage.ts';
 
 async function roundTrip(s: StorageAdapter): Promise<void> {
   assert.equal((await s.get('k')) ?? null, null);

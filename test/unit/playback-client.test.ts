@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClockSync, clockSample, driftMs, msUntilEffective, positionAt, shouldApplySync } from '../../src/client/playback.ts';
+import { ClockSync, clockSample, driftMs, msUntilEffective, positionAt, shouldApplySync } from '../../packages/client/src/playback.ts';
 import { playbackAt } from '../../src/rooms/model.ts';
 
 /** An exchange where the server clock is `theta` ahead, one-way delays `up`/`down`, server holds `hold`. */

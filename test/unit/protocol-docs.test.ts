@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ERROR_CODES, ERRORS } from '../../src/protocol/errors.ts';
-import { SEQUENCED_EVENTS } from '../../src/protocol/events.ts';
+import { ERROR_CODES, ERRORS } from '@tether/protocol';
+import { SEQUENCED_EVENTS } from '@tether/protocol';
 
 const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
-const eventsSource = readFileSync(new URL('../../src/protocol/events.ts', import.meta.url), 'utf8');
+const eventsSource = readFileSync(new URL('../../packages/protocol/src/events.ts', import.meta.url), 'utf8');
 
 function section(start: string, end: string): string {
   const i = eventsSource.indexOf(start);

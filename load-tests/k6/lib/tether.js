@@ -174,10 +174,10 @@ export function connect(opts, fn) {
       });
       client.socket = socket;
       client.setTimeout = function (f, ms) {
-        socket.setTimeout(f, ms);
+        socket.setTimeout(f, timerMs(ms));
       };
       client.setInterval = function (f, ms) {
-        socket.setInterval(f, ms);
+        socket.setInterval(f, timerMs(ms));
       };
       socket.on('message', function (data) {
         client.handleFrame(data);
@@ -196,7 +196,7 @@ export function connect(opts, fn) {
       }, 100);
       socket.setTimeout(function () {
         if (client.state !== 'closed') client.drop();
-      }, o.maxSessionMs || 600000);
+      }, timerMs(o.maxSessionMs || 600000));
       client.connect(o.auth || {});
       fn(client, socket);
     });
@@ -210,4 +210,15 @@ export function connect(opts, fn) {
 /** Milliseconds to wait from now until the wall-clock instant `at` (>= 0). */
 export function msUntil(at) {
   return Math.max(0, at - Date.now());
+}
+
+/**
+ * A delay k6's socket.setTimeout / socket.setInterval accept: at least 1 ms. k6 throws on a delay
+ * <= 0 ("setTimeout requires a >0 timeout parameter, received 0.00"), and msUntil() reaches 0 when
+ * a VU starts late or the machine is busy — the thrown error then ends that VU's socket. Every
+ * socket timer in these scripts goes through this (test/unit/k6-shim.test.ts checks it).
+ */
+export function timerMs(ms) {
+  const n = Number(ms);
+  return n >= 1 ? n : 1;
 }

@@ -14,5 +14,5 @@ if p.status == 'away' then return {0} end
 p.status = 'away'
 redis.call('HSET', members, ARGV[1], cjson.encode(p))
 redis.call('HSET', pending, ARGV[1], 'away')
-touch_room(tonumber(ARGV[4]))
+touch_room(tonumber(ARGV[4]), pending)
 return {1, request_flush(meta, flush, tonumber(ARGV[3]))}

@@ -81,5 +81,5 @@ local payload = cjson.encode({
   startAtServerTime = startAt, syncBufferMs = buffer, serverTimestamp = now,
 })
 local seq = append_event(meta, log, 'playback:' .. action, payload, tonumber(ARGV[9]), tonumber(ARGV[10]))
-touch_room(tonumber(ARGV[11]))
+touch_room(tonumber(ARGV[11]), playback)
 return {1, seq, payload, gen, playing and 1 or 0, startAt}

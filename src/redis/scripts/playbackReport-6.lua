@@ -9,5 +9,5 @@ local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], 
 if redis.call('EXISTS', meta) == 0 then return {-1} end
 if ARGV[3] == '1' and redis.call('HEXISTS', members, ARGV[1]) == 0 then return {-3} end
 redis.call('HSET', rtt, ARGV[1], ARGV[2])
-touch_room(tonumber(ARGV[4]))
+touch_room(tonumber(ARGV[4]), rtt)
 return {1}

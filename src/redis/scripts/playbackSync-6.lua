@@ -17,5 +17,5 @@ if tick < last then return {-5} end
 if tick == last then return {2, redis.call('HGETALL', playback)} end
 redis.call('HSET', playback, 'syncTick', tick)
 -- A long play with no commands is activity: the room's state must not expire under it.
-touch_room(tonumber(ARGV[3]))
+touch_room(tonumber(ARGV[3]), playback)
 return {1, redis.call('HGETALL', playback)}

@@ -15,7 +15,9 @@
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local flush, log = KEYS[7], KEYS[8]
 local clientId, epoch = ARGV[1], tonumber(ARGV[2])
-if redis.call('EXISTS', meta) == 0 then return {-1} end
+-- Every room's meta has a seq (0 at creation): no seq, no room.
+local state = redis.call('HMGET', meta, 'seq', 'inc', 'createdAt')
+if not state[1] then return {-1} end
 
 local wasAway, gen, previous = 0, 0, 0
 if ARGV[3] == '1' then
@@ -31,18 +33,20 @@ if ARGV[3] == '1' then
   if wasAway == 1 then
     redis.call('HSET', pending, clientId, 'online')
     gen = request_flush(meta, flush, tonumber(ARGV[4]))
+    touch_room(tonumber(ARGV[5]), pending)
+  else
+    touch_room(tonumber(ARGV[5]))
   end
-  touch_room(tonumber(ARGV[5]))
 end
 
-local state = redis.call('HMGET', meta, 'seq', 'inc', 'createdAt')
 local seq = tonumber(state[1]) or 0
 local inc = room_incarnation(state[2], state[3])
 if ARGV[6] ~= '' and (ARGV[7] == '' or ARGV[7] == inc) then
   local fromSeq, limit = tonumber(ARGV[6]), tonumber(ARGV[8])
-  trim_log_age(log, now_ms() - tonumber(ARGV[9]))
   if fromSeq == seq then return {1, wasAway, gen, previous, seq, inc, 'replay', 0, {}} end
   if fromSeq < seq then
+    -- Age first: the log must still hold fromSeq + 1 within the recovery window.
+    trim_log_age(log, now_ms() - tonumber(ARGV[9]))
     local first = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
     if #first > 0 and tonumber(first[2]) <= fromSeq + 1 then
       local entries = redis.call('ZRANGE', log, '(' .. fromSeq, '+inf', 'BYSCORE', 'LIMIT', 0, limit)
