@@ -9,15 +9,17 @@ import assert from 'node:assert/strict';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { Scripts } from '../../src/redis/scripts.ts';
-import type { RedisCommands } from '../../src/redis/client.ts';
+import { connectRedis, type RedisCommands, type RedisConnections } from '../../src/redis/client.ts';
 import { RoomStore } from '../../src/rooms/store.ts';
 import { EventStore } from '../../src/events/store.ts';
 import { RoomHeads } from '../../src/events/heads.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { Fanout } from '../../src/fanout/port.ts';
-import { redisClient, startRedis, type TestRedis } from '../helpers/redis.ts';
+import { startRedis, type TestRedis } from '../helpers/redis.ts';
 
 let redis: TestRedis;
+let conns: RedisConnections;
+/** The stores' connection, of the topology under test (TEST_REDIS_TOPOLOGY). */
 let client: RedisCommands;
 let config: Config;
 let keys: Keys;
@@ -25,14 +27,15 @@ let scripts: Scripts;
 
 before(async () => {
   redis = await startRedis();
-  client = (await redisClient(redis.url)) as unknown as RedisCommands;
-  config = loadConfig({ REDIS_URL: redis.url, KEY_PREFIX: redis.prefix, ROOM_HEAD_INTERVAL_MS: '1000' });
+  config = loadConfig({ ...redis.env, KEY_PREFIX: redis.prefix, ROOM_HEAD_INTERVAL_MS: '1000' });
+  conns = await connectRedis(config.redis, createLogger({ level: 'silent', nodeId: 'heads-test' }));
+  client = conns.commands;
   keys = new Keys(redis.prefix);
-  scripts = new Scripts(client);
+  scripts = new Scripts(client, () => conns.masters());
   await scripts.load();
 });
 after(async () => {
-  await client?.quit();
+  await conns?.close();
   await redis?.stop();
 });
 
