@@ -1,4 +1,4 @@
-import type { ServerToClientEvents } from '@tether/protocol';
+import type { RoomClosed, ServerToClientEvents } from '@tether/protocol';
 
 /**
  * What domains see of the transport. Domain services and handlers emit through these interfaces
@@ -52,8 +52,13 @@ export interface Fanout {
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
   /** To one connection, wherever it lives. */
   toConnection<E extends ServerEvent>(connId: string, event: E, payload: EventPayload<E>): void;
-  /** Takes one connection (wherever it lives), or every connection, out of the room's stream. */
-  removeFromRoom(roomId: string, connId?: string): void;
+  /**
+   * Takes one connection (wherever it lives), or every connection, out of the room's stream. With
+   * `closed`, each worker first tells its own connections in the room `room:closed`: told and
+   * removed in one step per worker, so no removal can overtake the notice (on a Redis Cluster a
+   * room's broadcasts and this cross-worker request travel on different channels).
+   */
+  removeFromRoom(roomId: string, connId?: string, closed?: RoomClosed): void;
   /** To every connection of the user on every worker. */
   toUser<E extends ServerEvent>(userId: string, event: E, payload: EventPayload<E>): void;
   /**

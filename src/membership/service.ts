@@ -261,8 +261,7 @@ export class MembershipService {
     const members = await this.roomStore.delete(roomId);
     if (!members) throw new TetherError('ROOM_NOT_FOUND');
     this.webhooks.relayRoomSoon(roomId);
-    this.fanout.toRoom(roomId, 'room:closed', { roomId, reason: 'deleted' });
-    this.fanout.removeFromRoom(roomId);
+    this.fanout.removeFromRoom(roomId, undefined, { roomId, reason: 'deleted' });
     await Promise.all(members.map((clientId) => this.sessions.clearRoom(clientId, roomId)));
     this.log.info({ roomId, members: members.length }, 'room deleted');
     return { roomId, members: members.length };

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { RoomClosed } from '@tether/protocol';
 import type { Conn, ConnData, EventPayload, Fanout, ServerEvent } from '../fanout/port.js';
 import type { BroadcastMarks } from './marks.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
@@ -71,7 +72,7 @@ export class SocketIoFanout implements Fanout {
   ) {
     marks.watch(nsp.adapter);
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
-    nsp.on('room:removed', ({ roomId, connId }) => this.removeLocal(roomId, connId));
+    nsp.on('room:removed', ({ roomId, connId, closed }) => this.removeLocal(roomId, connId, closed));
   }
 
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void {
@@ -88,18 +89,19 @@ export class SocketIoFanout implements Fanout {
     (this.nsp.to(connId).emit as unknown as Emit)(event, payload);
   }
 
-  removeFromRoom(roomId: string, connId?: string): void {
+  removeFromRoom(roomId: string, connId?: string, closed?: RoomClosed): void {
     // Every worker checks its own sockets: the stream membership and the connection's cached
     // code room must go together, or a kicked client could not join another room.
-    this.removeLocal(roomId, connId);
-    this.nsp.serverSideEmit('room:removed', connId ? { roomId, connId } : { roomId });
+    this.removeLocal(roomId, connId, closed);
+    this.nsp.serverSideEmit('room:removed', { roomId, ...(connId ? { connId } : {}), ...(closed ? { closed } : {}) });
   }
 
-  private removeLocal(roomId: string, connId?: string): void {
+  private removeLocal(roomId: string, connId?: string, closed?: RoomClosed): void {
     const ids = connId ? [connId] : [...(this.nsp.adapter.rooms.get(socketRoom(roomId)) ?? [])];
     for (const id of ids) {
       const socket = this.nsp.sockets.get(id);
       if (!socket) continue;
+      if (closed && socket.rooms.has(socketRoom(roomId))) socket.emit('room:closed', closed);
       void socket.leave(socketRoom(roomId));
       if (socket.data.roomId === roomId) socket.data.roomId = null;
     }
