@@ -19,7 +19,7 @@ import { createClient } from 'redis';
 import { redisCli, startSentinelTopology, type TestSentinel } from '../helpers/redis.ts';
 import { startWorker, type Worker } from '../helpers/workers.ts';
 import { closeAll, connect, createRoomHttp, ok, publishHttp, until } from '../helpers/clients.ts';
-import { TetherClient } from '../../src/client/index.ts';
+import { TetherClient } from '../../packages/client/src/index.ts';
 import { Keys } from '../../src/redis/keys.ts';
 
 const ENV = {
