@@ -141,9 +141,20 @@ export class MembershipService {
     const { clientId, epoch } = conn.data;
     const program = conn.data.programRooms.includes(roomId);
     if (!program && conn.data.roomId !== roomId) await this.claim(clientId, epoch, roomId);
+    const rejoinScript = () => this.store.rejoin(roomId, { clientId, epoch, member: !program, lastSeq: position.lastSeq, incarnation: position.incarnation, now: Date.now() });
     let r;
     try {
-      r = await this.store.rejoin(roomId, { clientId, epoch, member: !program, lastSeq: position.lastSeq, incarnation: position.incarnation, now: Date.now() });
+      try {
+        r = await rejoinScript();
+      } catch (err) {
+        // The session announcement goes out before the connection hook creates the program rooms
+        // the JWT names, and the client rejoins them as soon as it reads it: on a Cluster the
+        // announcement's user-stream SSUBSCRIBE delays the creation by a round trip, and the rejoin
+        // can get there first. A program room exists as soon as a JWT names it, so create it here.
+        if (!(program && err instanceof TetherError && err.code === 'ROOM_NOT_FOUND')) throw err;
+        await this.rooms.ensureProgramRoom(roomId);
+        r = await rejoinScript();
+      }
     } catch (err) {
       if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') metrics.reconnections.inc({ outcome: 'not_in_room' });
       throw err;
