@@ -56,7 +56,8 @@ after(async () => {
 test('the master is killed mid-stream: a replica is promoted, workers follow, no acknowledged event is lost', async () => {
   try {
     // Bounded here rather than by the runner, so that a hang still prints what the workers said.
-    await Promise.race([scenario(), sleep(150_000).then(() => Promise.reject(new Error('scenario did not finish within 150 s')))]);
+    // Unref'd: a pending 150 s timer kept the file's process alive 150 s after the test passed.
+    await Promise.race([scenario(), sleep(150_000, undefined, { ref: false }).then(() => Promise.reject(new Error('scenario did not finish within 150 s')))]);
   } catch (err) {
     // What the workers said is the first thing to read on a failure.
     for (const w of [a, b]) process.stdout.write(`# ${w.nodeId}:\n${w.output.filter((l) => !/"queue"/.test(l)).slice(-40).map((l) => `#   ${l}`).join('\n')}\n`);
