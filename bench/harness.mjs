@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ENTRY, ONE_ADDRESS_ENV, ROOT, Redis, freePortFn } from './lib/infra.mjs';
+import { ENTRY, ONE_ADDRESS_ENV, ROOT, Redis, RedisCluster, freePortFn } from './lib/infra.mjs';
 import { installExitHooks, liveChildren, round } from './lib/procs.mjs';
 import { meterWindows } from './lib/util.mjs';
 import { Session } from './lib/session.mjs';
@@ -123,8 +123,17 @@ const QUICK_SCENARIOS = ['small-rooms', 'fanout', 'catchup', 'storm-kill'];
 // Windows shortened so the smoke takes seconds; printed like every other override.
 const QUICK_OVERRIDES = { tether: { RECONNECT_FLUSH_MS: '200' }, careful: { PRESENCE_BATCH_MS: '200' } };
 
+// What cannot run on a Redis Cluster, said in the output when --redis cluster leaves it out.
+const CLUSTER_SKIPS = {
+  plain: "@socket.io/redis-adapter's classic createAdapter on node-redis createClient: no MOVED/ASK handling, and its PUBLISH is copied to every cluster node",
+  careful: 'the plain baseline plus a member list, on the same non-cluster clients and classic adapter',
+  csr: '@socket.io/redis-streams-adapter reads one stream key with a standalone client (no cluster support)',
+};
+
 const USAGE = `usage: npm run bench -- [options]
   --quick                 structure-only smoke (tiny sizes, ~1 min)
+  --redis MODE            standalone (one redis-server, default) or cluster (a local 3-master
+                          Redis Cluster; Tether with REDIS_MODE=cluster, baselines skipped)
   --json FILE             write the run's results (render with: node bench/render.mjs FILE > BENCHMARKS.md)
   --scenario a,b          ${Object.keys(SCENARIOS).join(', ')}
   --targets a,b           ${TARGETS.join(', ')}
@@ -141,7 +150,7 @@ function usageError(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { quick: false, json: null, scenarios: null, targets: TARGETS, sizes: {}, overrides: {} };
+  const o = { quick: false, json: null, redis: 'standalone', scenarios: null, targets: TARGETS, skipped: {}, sizes: {}, overrides: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -151,6 +160,10 @@ function parseArgs(argv) {
     };
     if (a === '--quick') o.quick = true;
     else if (a === '--json') o.json = val();
+    else if (a === '--redis') {
+      o.redis = val();
+      if (o.redis !== 'standalone' && o.redis !== 'cluster') throw usageError('--redis wants standalone or cluster');
+    }
     else if (a === '--scenario' || a === '--scenarios') o.scenarios = val().split(',');
     else if (a === '--targets') o.targets = val().split(',');
     else if (a === '--set') {
@@ -168,6 +181,11 @@ function parseArgs(argv) {
   o.scenarios ??= o.quick ? QUICK_SCENARIOS : Object.keys(SCENARIOS);
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw usageError(`unknown scenario ${s} (have ${Object.keys(SCENARIOS).join(', ')})`);
   for (const t of o.targets) if (!TARGETS.includes(t)) throw usageError(`unknown target ${t}`);
+  if (o.redis === 'cluster') {
+    o.skipped = Object.fromEntries(o.targets.filter((t) => CLUSTER_SKIPS[t]).map((t) => [t, CLUSTER_SKIPS[t]]));
+    o.targets = o.targets.filter((t) => !CLUSTER_SKIPS[t]);
+    if (!o.targets.length) throw usageError('--redis cluster runs Tether only; --targets left none');
+  }
   return o;
 }
 
@@ -284,6 +302,7 @@ export async function main(argv) {
         openFiles: fdLimit,
         loadAvgAtStart: (await import('node:os')).loadavg().map((x) => round(x, 2)),
       },
+      redis: { mode: opts.redis, masters: opts.redis === 'cluster' ? 3 : 1, skipped: opts.skipped },
       sizes: S,
       scenarios: Object.fromEntries(opts.scenarios.map((sc) => [sc, { what: SCENARIOS[sc].what, targets: SCENARIOS[sc].targets ?? opts.targets, repeats: SCENARIOS[sc].repeats === 'main' ? S.repeats : S.extraRepeats }])),
       targets: opts.targets,
@@ -313,11 +332,14 @@ export async function main(argv) {
   log(`tether bench${opts.quick ? ' (--quick: structure only)' : ''}: ${runs.length} runs, scenarios ${opts.scenarios.join(', ')} × targets ${opts.targets.join(', ')}`);
   for (const [t, scs] of Object.entries(results.meta.overrides)) for (const [sc, env] of Object.entries(scs)) log(`override ${t} (${sc}): ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   log(`placement: ${results.meta.placement}`);
+  if (opts.redis === 'cluster') log('redis: a local 3-master Redis Cluster (REDIS_MODE=cluster); CPU, memory and commandstats summed over the masters');
+  for (const [t, why] of Object.entries(opts.skipped)) log(`skipped ${t} on a Redis Cluster: ${why}`);
   let exitCode = 0;
   const quickSessions = new Map();
   try {
-    ctx.redis = await Redis.start(probeDir, ctx.freePort);
+    ctx.redis = opts.redis === 'cluster' ? await RedisCluster.start(probeDir, ctx.freePort) : await Redis.start(probeDir, ctx.freePort);
     results.meta.machine.redis = ctx.redis.version;
+    results.meta.redis.masters = ctx.redis.masters;
     // --quick shares one session per target and starts the next target's while this one runs:
     // structure only, so the overlap costs nothing that matters and saves most of the start-up.
     const quickSession = (run) => {

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // Renders BENCHMARKS.md from one run's JSON (`npm run bench -- --json run.json`):
 //   node bench/render.mjs run.json > BENCHMARKS.md
+// and, given a second run made with `--redis cluster`, Tether on standalone and on a Redis Cluster
+// side by side (fan-out and storm):
+//   node bench/render.mjs bench-full.json bench-cluster.json > BENCHMARKS.md
 // Everything it writes comes from that file: the command, machine, commit, date, overrides, the
 // tables and the targets. The method section describes the harness with that run's sizes.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { buildReport, num, toMarkdown } from './report.mjs';
+import { spread } from './lib/util.mjs';
 
 export function render(results) {
   const m = results.meta;
@@ -82,11 +86,93 @@ export function render(results) {
   return out.join('\n');
 }
 
+const modeOf = (results) => results.meta.redis?.mode ?? 'standalone';
+
+/** Tether's median (min–max over repeats) of `get` in one run's scenario, as a cell. */
+function cell(results, scenario, get) {
+  const runs = (results.runs?.[scenario]?.tether ?? []).filter((r) => !r.error);
+  if (!runs.length) return (results.runs?.[scenario]?.tether ?? []).length ? 'failed' : 'not run';
+  const raw = runs.map((r) => {
+    try {
+      return get(r) ?? null;
+    } catch {
+      return null;
+    }
+  });
+  const st = spread(raw);
+  if (!st.n) return raw.some((x) => typeof x === 'string') ? [...new Set(raw.map(num))].join(' / ') : '—';
+  return num(st.med) + (st.n > 1 && st.min !== st.max ? ` (${num(st.min)}–${num(st.max)})` : '');
+}
+
+/**
+ * "Standalone vs Redis Cluster": Tether's fan-out and storm figures from a standalone run and a
+ * `--redis cluster` run, side by side, each column with the command that produced it.
+ */
+export function renderComparison(standalone, cluster) {
+  const out = [];
+  const w = (...lines) => out.push(...lines);
+  const cols = [standalone, cluster];
+  const title = (r) => (modeOf(r) === 'cluster' ? `Redis Cluster (${r.meta.redis.masters} masters)` : 'standalone Redis');
+  w('## Standalone vs Redis Cluster', '');
+  w(
+    'Tether alone (the baselines cannot run on a Cluster: their adapters use non-cluster clients), on one redis-server and on a local 3-master Redis Cluster on the same machine (`REDIS_MODE=cluster`: node-redis cluster client, sharded adapter, BullMQ partitioned over hash tags). Redis CPU and commands are summed over the masters. The masters share the machine\'s cores with the workers and generators, so the Cluster shows its costs here (more processes, more round trips), not the scale it buys on separate hosts. See docs/OPERATIONS.md, "Choosing a Redis topology".',
+    '',
+  );
+  for (const r of cols) {
+    w(`- ${title(r)}: \`${r.meta.command}\` (commit ${r.meta.git?.commit?.slice(0, 12) ?? 'unknown'}, ${r.meta.startedAt}, redis-server ${r.meta.machine?.redis ?? '?'}${r.meta.quick ? '; **--quick: structure only, not a measurement**' : ''})`);
+  }
+  const sk = Object.entries(cluster.meta.redis?.skipped ?? {});
+  if (sk.length) w(...sk.map(([t, why]) => `- ${t} skipped on the Cluster: ${why}`));
+  if (JSON.stringify(standalone.meta.sizes) !== JSON.stringify(cluster.meta.sizes)) w('- **The two runs used different sizes**: compare with care.');
+  w('');
+  const table = (heading, rows) => {
+    w(`### ${heading}`, '', `| | ${cols.map(title).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    for (const [label, sc, get] of rows) w(`| ${label} | ${cols.map((r) => cell(r, sc, get)).join(' | ')} |`);
+    w('');
+  };
+  const rates = cluster.meta.sizes.fanoutRates ?? [];
+  table(`Fan-out (${cluster.meta.sizes.fanoutRooms} rooms × ${cluster.meta.sizes.fanoutMembers} members)`, [
+    ['capacity, publishes/s', 'fanout', (r) => r.capacity.capacityPerSec],
+    ['deliveries/s at capacity', 'fanout', (r) => r.capacity.capacityDeliveredPerSec],
+    ['p99 ms at capacity', 'fanout', (r) => r.capacity.p99AtCapacityMs],
+    ...rates.flatMap((rate, i) => [
+      [`${rate} msgs/s per room: p99 ms`, 'fanout', (r) => r.equal[i].p99Ms],
+      [`${rate} msgs/s per room: lost deliveries`, 'fanout', (r) => r.equal[i].lost],
+      [`${rate} msgs/s per room: worker CPU µs per delivery`, 'fanout', (r) => r.equal[i].workerCpuUsPerDelivery],
+      [`${rate} msgs/s per room: Redis CPU µs per publish`, 'fanout', (r) => r.equal[i].redisCpuUsPerPublish],
+      [`${rate} msgs/s per room: Redis commands per publish`, 'fanout', (r) => r.equal[i].redisCmdsPerPublish],
+    ]),
+    ['all equal-rate steps: worker CPU µs per delivery', 'fanout', (r) => r.equalTotals.workerCpuUsPerDelivery],
+  ]);
+  table(`Storm: SIGKILL of one worker (${cluster.meta.sizes.stormClients} clients in ${cluster.meta.sizes.stormRooms} rooms)`, [
+    ['clients / affected', 'storm-kill', (r) => `${r.clients} / ${r.affected}`],
+    ['ms until 100 % back', 'storm-kill', (r) => r.timeTo100RejoinedMs],
+    ['ms until 100 % back with every missed event', 'storm-kill', (r) => r.timeTo100CompleteMs],
+    ['recovered % of missed', 'storm-kill', (r) => r.recoveredPct],
+    ['events never received (affected clients)', 'storm-kill', (r) => r.lostAffected],
+    ['clients with silent loss', 'storm-kill', (r) => r.silentLossClients],
+    ['rejoin ack p50 / p99 ms', 'storm-kill', (r) => (r.rejoinAckMsP50 === null ? null : `${r.rejoinAckMsP50} / ${r.rejoinAckMsP99}`)],
+    ['old NODE_ID reaped after ms', 'storm-kill', (r) => r.reaperActedMs],
+    ['Redis CPU s during the observation', 'storm-kill', (r) => r.redisCpuSec],
+    ['Redis commands during the observation', 'storm-kill', (r) => r.redisCommands],
+  ]);
+  return out.join('\n');
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const file = process.argv[2];
-  if (!file) {
-    process.stderr.write('usage: node bench/render.mjs run.json > BENCHMARKS.md\n');
+  const files = process.argv.slice(2);
+  if (!files.length || files.length > 2) {
+    process.stderr.write('usage: node bench/render.mjs run.json [cluster-run.json] > BENCHMARKS.md\n');
     process.exit(2);
   }
-  process.stdout.write(render(JSON.parse(readFileSync(file, 'utf8'))));
+  const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+  const main = runs.find((r) => modeOf(r) === 'standalone');
+  const cluster = runs.find((r) => modeOf(r) === 'cluster');
+  if (runs.length === 2 && (!main || !cluster)) {
+    process.stderr.write('render: the second file must come from `npm run bench -- --redis cluster` and the first from a standalone run\n');
+    process.exit(2);
+  }
+  process.stdout.write(render(main ?? runs[0]));
+  if (cluster && main) process.stdout.write(`\n${renderComparison(main, cluster)}\n`);
+  else if (cluster) process.stdout.write(`\n(rendered a --redis cluster run alone: Tether only)\n`);
 }

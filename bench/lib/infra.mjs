@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { readMachineStat, readProcStat, round, spawnTracked } from './procs.mjs';
 import { sleep } from './util.mjs';
 
@@ -84,9 +84,13 @@ export class Redis {
   }
 
   constructor(url, child) {
+    this.mode = 'standalone';
+    this.masters = 1;
     this.url = url;
     this.child = child;
     this.pid = child.pid;
+    this.pids = [child.pid];
+    this.env = { REDIS_URL: url }; // what a worker needs to reach it
     this.own = new Map(); // command → calls the harness made (subtracted from commandstats)
     this.client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 1000 } });
     this.client.on('error', () => undefined);
@@ -119,6 +123,111 @@ export class Redis {
   async stop() {
     await this.client.quit().catch(() => undefined);
     this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * A private 3-master Redis Cluster on loopback (what test/helpers/redis.ts starts for the cluster
+ * pass): three redis-servers with `--cluster-enabled yes` (bus ports chosen free), joined by
+ * `redis-cli --cluster create --cluster-replicas 0`. Same interface as Redis: CPU, memory and
+ * commandstats are summed over the masters; own1 runs through a cluster client (follows slots).
+ */
+export class RedisCluster {
+  static async start(dir, freePort, masters = 3) {
+    const bin = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+    if (!bin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install redis-server)');
+    const cli = (port, ...args) => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '';
+    const nodes = [];
+    const rc = new RedisCluster(nodes);
+    try {
+      for (let i = 0; i < masters; i++) {
+        const [port, busPort] = [await freePort(), await freePort()];
+        const child = spawnTracked(`redis${i}`, bin, [
+          '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--maxclients', '20000',
+          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-port', String(busPort), '--cluster-node-timeout', '5000',
+        ], { stdio: ['ignore', 'ignore', 'inherit'] });
+        nodes.push({ port, child, client: createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false, connectTimeout: 1000 } }) });
+      }
+      const deadline = Date.now() + 10_000;
+      while (!nodes.every((n) => cli(n.port, 'PING').trim() === 'PONG')) {
+        if (Date.now() > deadline || nodes.some((n) => n.child.exitCode !== null)) throw new Error('redis-server (cluster node) did not start');
+        await sleep(50);
+      }
+      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
+      if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}\n${created.stderr}`);
+      const ready = () => nodes.every((n) => /cluster_state:ok/.test(cli(n.port, 'CLUSTER', 'INFO')) && (cli(n.port, 'CLUSTER', 'SHARDS').match(/^master$/gm) ?? []).length >= masters);
+      while (!ready()) {
+        if (Date.now() > deadline + 20_000) throw new Error('redis cluster did not become ready');
+        await sleep(100);
+      }
+      for (const n of nodes) {
+        n.client.on('error', () => undefined);
+        await n.client.connect();
+      }
+      rc.client = createCluster({ rootNodes: nodes.map((n) => ({ url: `redis://127.0.0.1:${n.port}` })) });
+      rc.client.on('error', () => undefined);
+      await rc.client.connect();
+      rc.version = /redis_version:(\S+)/.exec(await nodes[0].client.info('server'))?.[1] ?? null;
+      return rc;
+    } catch (err) {
+      await rc.stop();
+      throw err;
+    }
+  }
+
+  constructor(nodes) {
+    this.mode = 'cluster';
+    this.nodes = nodes;
+    this.own = new Map();
+    this.client = null;
+  }
+
+  get masters() {
+    return this.nodes.length;
+  }
+
+  get pids() {
+    return this.nodes.map((n) => n.child.pid);
+  }
+
+  get seeds() {
+    return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  }
+
+  get env() {
+    return { REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: this.seeds };
+  }
+
+  async own1(name, fn) {
+    this.own.set(name, (this.own.get(name) ?? 0) + 1);
+    return fn(this.client);
+  }
+
+  async flush() {
+    await Promise.all(this.nodes.map((n) => n.client.flushAll()));
+  }
+
+  async usedMemory() {
+    const infos = await Promise.all(this.nodes.map((n) => n.client.info('memory')));
+    return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
+  }
+
+  async stats() {
+    const per = await Promise.all(this.nodes.map((n) => Promise.all([n.client.info('cpu'), n.client.info('commandstats')])));
+    let cpuSec = 0;
+    const calls = {};
+    for (const [cpu, cmds] of per) {
+      const num = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(cpu)?.[1] ?? 0);
+      cpuSec += num('used_cpu_user') + num('used_cpu_sys');
+      for (const m of cmds.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) calls[m[1]] = (calls[m[1]] ?? 0) + Number(m[2]);
+    }
+    return { cpuSec, calls, own: Object.fromEntries(this.own) };
+  }
+
+  async stop() {
+    await this.client?.close().catch(() => undefined);
+    await Promise.all(this.nodes.map((n) => (n.client.isOpen ? n.client.quit().catch(() => undefined) : undefined)));
+    for (const n of this.nodes) n.child.kill('SIGKILL');
   }
 }
 
@@ -160,7 +269,7 @@ export class Worker {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
       PORT: String(this.port),
-      REDIS_URL: ctx.redis.url,
+      ...ctx.redis.env,
       KEY_PREFIX: this.keyPrefix,
       JWT_SECRET,
       SERVICE_TOKEN,
@@ -311,8 +420,10 @@ export class Meter {
       const st = readProcStat(p.pid);
       if (st) proc[`${p.key}:${p.pid}`] = { key: p.key, role: p.role, cpuSec: st.cpuSec };
     }
-    const rp = readProcStat(this.ctx.redis.pid);
-    if (rp) proc[`redis:${this.ctx.redis.pid}`] = { key: 'redis', role: 'redis', cpuSec: rp.cpuSec };
+    for (const pid of this.ctx.redis.pids) {
+      const rp = readProcStat(pid);
+      if (rp) proc[`redis:${pid}`] = { key: 'redis', role: 'redis', cpuSec: rp.cpuSec };
+    }
     return { t: performance.now(), proc, machine: readMachineStat(), redis };
   }
 

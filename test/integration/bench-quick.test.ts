@@ -1,7 +1,9 @@
 // Smoke test of the benchmark harness: `node scripts/bench.mjs --quick --json <tmp>` must exit 0
 // and write a JSON with every quick scenario × target, rooms spread over both workers, the targets
 // evaluated (and unable to pass on a quick run), and `node bench/render.mjs` must turn that JSON
-// into BENCHMARKS.md-shaped Markdown. Structure only: timings are noisy here and never asserted.
+// into BENCHMARKS.md-shaped Markdown; then fan-out and the storm with `--redis cluster` on a local
+// 3-master Redis Cluster, rendered side by side with the first run. Structure only: timings are
+// noisy here and never asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -44,7 +46,7 @@ function assertSaneNumbers(v: unknown, path: string): void {
   }
 }
 
-test('npm run bench -- --quick runs every quick scenario against every target and renders BENCHMARKS.md from its JSON', { timeout: BUDGET_MS + 30_000 }, async () => {
+test('npm run bench -- --quick runs every quick scenario against every target and renders BENCHMARKS.md from its JSON, with a --redis cluster run side by side', { timeout: BUDGET_MS + 150_000 }, async () => {
   assert.ok(existsSync(join(ROOT, 'dist/main.js')), 'dist/main.js missing: run npm run build first');
   const dir = mkdtempSync(join(tmpdir(), 'bench-quick-'));
   const json = join(dir, 'bench.json');
@@ -107,6 +109,27 @@ test('npm run bench -- --quick runs every quick scenario against every target an
       assert.ok(md.out.includes(s), `rendered Markdown lacks ${JSON.stringify(s)}`);
     }
     assert.match(md.out, /\| \*\*MISS\*\* \|/);
+
+    // The same two scenarios on a local 3-master Redis Cluster (~25 s), rendered next to this run.
+    const clusterJson = join(dir, 'bench-cluster.json');
+    const cl = await run([join(ROOT, 'scripts/bench.mjs'), '--quick', '--redis', 'cluster', '--scenario', 'fanout,storm-kill', '--json', clusterJson], 120_000);
+    const clLog = cl.out + cl.err;
+    assert.equal(cl.code, 0, `bench --redis cluster exited with ${cl.code}:\n${clLog.slice(-4000)}`);
+    const c = JSON.parse(readFileSync(clusterJson, 'utf8'));
+    assert.deepEqual(c.meta.redis.mode, 'cluster');
+    assert.equal(c.meta.redis.masters, 3);
+    assert.deepEqual(Object.keys(c.meta.redis.skipped).sort(), ['careful', 'csr', 'plain'], 'the baselines are skipped, each with its reason');
+    for (const t of ['plain', 'careful', 'csr']) assert.match(clLog, new RegExp(`skipped ${t} on a Redis Cluster: .+`));
+    assert.ok(c.runs.fanout.tether[0].equal[0].delivered > 0, 'cluster fan-out delivered nothing');
+    assert.ok(c.runs.fanout.tether[0].equal[0].redisCmdsPerPublish > 0, 'commandstats summed over the masters');
+    const cst = c.runs['storm-kill'].tether[0];
+    assert.ok(cst.affected > 0 && cst.published > 0 && cst.redisCommands > 0, 'cluster storm');
+    assertSaneNumbers(c.runs, 'cluster runs');
+    const both = await run([join(ROOT, 'bench/render.mjs'), json, clusterJson], 30_000);
+    assert.equal(both.code, 0, both.err);
+    for (const s of ['# Benchmarks', '## Standalone vs Redis Cluster', 'Redis Cluster (3 masters)', r.meta.command, c.meta.command, 'Redis commands per publish', 'ms until 100 % back']) {
+      assert.ok(both.out.includes(s), `side-by-side Markdown lacks ${JSON.stringify(s)}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
