@@ -198,6 +198,7 @@ export function buildReport(results) {
     ['duplicates (dropped by the receiver)', (r) => r.duplicates],
     ['events first received by a gap fill (broadcast lost, or > 300 ms late)', (r) => r.gapFilledEvents],
     ['reconnect p50 ms (drop → session)', (r) => r.reconnectMsP50],
+    ['connect attempts per affected client, mean / max', (r) => (r.reconnectAttemptsMean === undefined || r.reconnectAttemptsMean === null ? null : `${r.reconnectAttemptsMean} / ${r.reconnectAttemptsMax}`)],
     ['rejoin ack p50 / p99 ms', (r) => (r.rejoinAckMsP50 === null ? null : `${r.rejoinAckMsP50} / ${r.rejoinAckMsP99}`)],
     ['old NODE_ID left the node set after ms (reaper, or its clean stop)', (r) => r.reaperActedMs],
     ['worker restart to ready ms', (r) => r.workerRestartMs],

@@ -383,8 +383,11 @@ export async function storm(ctx, s, { signal }) {
   const onW0 = Object.values(c.placed).reduce((a, [w0]) => a + w0, 0);
   await startHttpPublisher(s, rooms, S.stormRatePerRoom);
   await sleep(S.settleMs * 1.5);
-  const deadId = c.nodeIds[0] ?? null;
   const key = s.target === 'tether' ? await nodesKey(s.workers[0].keyPrefix) : null;
+  // The node set holds process instances (`<NODE_ID>~<random>`), not NODE_IDs: watch the killed
+  // worker's own instance, found before the kill (a respawn under the same NODE_ID is another one).
+  const deadNode = c.nodeIds[0] ?? null;
+  const deadId = key && deadNode ? ((await ctx.redis.own1('smembers', (r) => r.sMembers(key))).find((m) => m.startsWith(`${deadNode}~`)) ?? null) : null;
   await s.gensCall('outageStart', { jitterMs: S.jitterMs });
   await s.gensCall('presenceReset');
   const meter = await s.meter().begin();

@@ -53,6 +53,7 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
       rejoinedMs: c.rejoinedAt !== null ? c.rejoinedAt - t0 : null,
       completeMs: complete ? Math.max(c.rejoinedAt, lastMissedArrival) - t0 : null,
       reconnectMs: c.connectedAt ? c.connectedAt - c.dropAt : null,
+      attempts: c.attempts ?? 0,
       rejoinAckMs: c.rejoinedAt !== null && c.connectedAt ? c.rejoinedAt - c.connectedAt : null,
       missed,
       recovered,
@@ -112,6 +113,10 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
     duplicates: dups,
     gapFilledEvents: gapFilled,
     reconnectMsP50: pct(sorted('reconnectMs'), 50),
+    // Connect attempts per affected client (a failed one: refused, or no session within the
+    // generator's 10 s): more than one means the server could not take the storm at once.
+    reconnectAttemptsMean: n ? round(sum('attempts') / n, 2) : null,
+    reconnectAttemptsMax: n ? Math.max(...affected.map((a) => a.attempts)) : null,
     rejoinAckMsP50: pct(sorted('rejoinAckMs'), 50),
     rejoinAckMsP99: pct(sorted('rejoinAckMs'), 99),
     neverBack: n - rejoined,
