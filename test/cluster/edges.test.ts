@@ -29,8 +29,12 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+// These faults sit between a worker and one redis-server process (a TCP proxy in front of its one
+// port, SIGSTOP of its pid, a restart, keys arranged with KEYS on that server), so the file runs on
+// a standalone Redis whatever TEST_REDIS_TOPOLOGY says. Faults of a Cluster or a Sentinel set
+// (slot migration, a master's failover) have their own files: resharding, sentinel-failover.
 async function redisFor(): Promise<TestRedis> {
-  const r = await startRedis();
+  const r = await startRedis({ topology: 'standalone' });
   cleanups.push(() => r.stop());
   return r;
 }

@@ -164,7 +164,7 @@ describe('reconnect storm', () => {
 
   test('the same storm through npm start\'s own front: every rejoin keeps its seat', { timeout: 240_000 }, async () => {
     const prefix = `${redis.prefix}f`;
-    primary = await startPrimary({ workers: 2, env: { ...ENV, REDIS_URL: redis.url, KEY_PREFIX: prefix, NODE_ID: 'front' } });
+    primary = await startPrimary({ workers: 2, env: { ...ENV, ...redis.env, KEY_PREFIX: prefix, NODE_ID: 'front' } });
     const port = Number(new URL(primary.url).port);
     proxies = [await startProxy(port)];
     await storm({
