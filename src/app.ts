@@ -201,7 +201,7 @@ export async function createApp(config: Config): Promise<App> {
     log,
     io,
     async listen() {
-      await http.listen({ port: config.port, host: config.host });
+      await http.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
       const port = (http.server.address() as AddressInfo).port;
       log.info({ port, host: config.host }, 'listening');
       return port;

@@ -109,7 +109,7 @@ async function runPrimary(config: Config): Promise<void> {
       say(`${label} (pid ${worker.process.pid}) ready`);
       if (!listening && Object.values(front.states()).filter((s) => s === 'ready').length === config.workers) {
         listening = true;
-        front.server.listen(config.port, config.host, () => {
+        front.server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
           say(`cluster of ${config.workers} workers ready on http://${config.host}:${config.port} (Socket.IO namespace /sync). Ctrl-C stops everything.`);
         });
       }

@@ -97,4 +97,4 @@ onShutdown(async () => {
   batcher.flushAll();
   await pub.ping();
 });
-http.listen(cfg.port, cfg.host, () => process.stdout.write(`careful baseline on ${cfg.host}:${cfg.port}\n`));
+http.listen({ port: cfg.port, host: cfg.host, backlog: cfg.backlog }, () => process.stdout.write(`careful baseline on ${cfg.host}:${cfg.port}\n`));

@@ -14,6 +14,9 @@ export function env() {
   return {
     port: Number(process.env.PORT ?? 3000),
     host: process.env.HOST ?? '127.0.0.1',
+    // The same accept queue as Tether's LISTEN_BACKLOG default: Node's 511 overflows in a
+    // reconnect storm, and the comparison is about the servers, not a kernel queue.
+    backlog: Number(process.env.LISTEN_BACKLOG ?? 4096),
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     prefix: process.env.KEY_PREFIX ?? 'baseline',
     nodeId: process.env.NODE_ID ?? `b${process.pid}`,

@@ -42,4 +42,4 @@ nsp.on('connection', (socket) => {
 // io.close() persists every session (an un-awaited SET each); the PING after them returns once
 // Redis has processed them all, so the sessions survive the exit.
 onShutdown(() => new Promise((resolve) => io.close(() => resolve())).then(() => redis.ping()));
-http.listen(cfg.port, cfg.host, () => process.stdout.write(`csr baseline on ${cfg.host}:${cfg.port}\n`));
+http.listen({ port: cfg.port, host: cfg.host, backlog: cfg.backlog }, () => process.stdout.write(`csr baseline on ${cfg.host}:${cfg.port}\n`));

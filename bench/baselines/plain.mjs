@@ -35,4 +35,4 @@ nsp.on('connection', (socket) => {
 });
 
 onShutdown(() => new Promise((resolve) => io.close(() => resolve())));
-http.listen(cfg.port, cfg.host, () => process.stdout.write(`plain baseline on ${cfg.host}:${cfg.port}\n`));
+http.listen({ port: cfg.port, host: cfg.host, backlog: cfg.backlog }, () => process.stdout.write(`plain baseline on ${cfg.host}:${cfg.port}\n`));

@@ -40,6 +40,7 @@ const fields = z
   .object({
     PORT: int(0, 65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
+    LISTEN_BACKLOG: int(1, 1_000_000).default(4096),
     WORKERS: int(1, 256).default(availableParallelism()),
     NODE_ID: z
       .string()
@@ -80,9 +81,10 @@ const fields = z
     ROOM_TTL_MS: int(60_000, 30 * 24 * 3600_000).default(24 * 3600_000),
     ROOM_MAX_PARTICIPANTS: int(1, 100_000).default(1000),
     GRACE_PERIOD_MS: int(100, 24 * 3600_000).default(30_000),
+    EVICT_WINDOW_MS: int(10, 600_000).default(1_000),
     TAKEOVER_GRACE_MS: int(0, 60_000).default(2_500),
     RECONNECT_FLUSH_MS: int(50, 60_000).default(3_000),
-    JOIN_BATCH_THRESHOLD: int(0, 1_000_000).default(50),
+    JOIN_BATCH_THRESHOLD: int(0, 1_000_000).default(20),
     SESSION_TTL_MS: int(60_000, 90 * 24 * 3600_000).default(7 * 24 * 3600_000),
     SESSION_IDLE_TTL_MS: int(1000, 90 * 24 * 3600_000).default(15 * 60_000),
 
@@ -178,6 +180,12 @@ const schema = fields.superRefine((e, ctx) => {
 type Env = z.output<typeof schema>;
 
 export interface Config {
+  /**
+   * The listening socket's accept queue (capped by the kernel's net.core.somaxconn). Node's default
+   * of 511 overflows in a reconnect storm: every connection the kernel drops waits for a SYN
+   * retransmit (1 s, then 3 s, 7 s …), which is most of a storm's reconnect time.
+   */
+  readonly listenBacklog: number;
   readonly port: number;
   readonly host: string;
   readonly workers: number;
@@ -196,6 +204,12 @@ export interface Config {
   readonly rooms: { readonly ttlMs: number; readonly maxParticipants: number };
   readonly sessions: {
     readonly gracePeriodMs: number;
+    /**
+     * Grace-period evictions are batched per room into windows this long: one delayed job per room
+     * and window evicts every member whose grace period ended in it, so a member is evicted between
+     * GRACE_PERIOD_MS and GRACE_PERIOD_MS + this after it went away.
+     */
+    readonly evictWindowMs: number;
     readonly takeoverGraceMs: number;
     readonly reconnectFlushMs: number;
     /**
@@ -325,6 +339,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze<Config>({
     port: e.PORT,
     host: e.HOST,
+    listenBacklog: e.LISTEN_BACKLOG,
     workers: e.WORKERS,
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`,
     logLevel: e.LOG_LEVEL,
@@ -352,6 +367,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rooms: { ttlMs: e.ROOM_TTL_MS, maxParticipants: e.ROOM_MAX_PARTICIPANTS },
     sessions: {
       gracePeriodMs: e.GRACE_PERIOD_MS,
+      evictWindowMs: e.EVICT_WINDOW_MS,
       takeoverGraceMs: e.TAKEOVER_GRACE_MS,
       reconnectFlushMs: e.RECONNECT_FLUSH_MS,
       joinBatchThreshold: e.JOIN_BATCH_THRESHOLD,

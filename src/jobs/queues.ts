@@ -25,7 +25,7 @@ export interface JobKind<S extends z.ZodType> {
   perRoom: boolean;
   process(data: z.output<S>): Promise<'done' | 'stale'>;
   /** Worker options beyond the defaults (a shorter lock for jobs that must be retried soon after a death). */
-  worker?: { lockDuration?: number; stalledInterval?: number };
+  worker?: { lockDuration?: number; stalledInterval?: number; drainDelay?: number };
   /** Called once when a job failed its last attempt (dead letter). */
   onFinalFailure?(data: z.output<S>, err: Error): Promise<void>;
 }

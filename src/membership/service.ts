@@ -14,11 +14,23 @@ import type { SessionStore } from '../sessions/store.js';
 import type { Webhooks } from '../webhooks/service.js';
 import type { MembershipStore } from './store.js';
 
+/** One eviction job per room and window (see `disconnected`). */
+export const EVICT_WINDOW_QUEUE = 'evict-window';
+/** One eviction job per member: what a previous version queued, still worked off during a rolling deploy. */
 export const EVICT_QUEUE = 'evict';
 export const FLUSH_QUEUE = 'flush';
 
 /** A claim older than this whose client is not a member is a join that died half-way. */
 const CLAIM_STALE_MS = 10_000;
+/** Members one eviction job reads per pass (more due: the next window's job goes on), and evicts at once. */
+const EVICT_READ = 500;
+const EVICT_CONCURRENCY = 20;
+/**
+ * This process skips scheduling an eviction window it already scheduled only while the window is
+ * further away than this: a job runs at its window's end by the clock of the worker that takes it,
+ * so the margin covers clock skew between workers.
+ */
+const WINDOW_REUSE_MARGIN_MS = 1000;
 
 export interface Position {
   lastSeq?: number | undefined;
@@ -39,6 +51,9 @@ export interface ConnectIntent {
  * next step, a job or the reaper will not finish.
  */
 export class MembershipService {
+  /** Eviction windows this process scheduled (job id → window end), to skip re-adding them. */
+  private readonly scheduledWindows = new Map<string, number>();
+
   constructor(
     private readonly config: Config,
     private readonly store: MembershipStore,
@@ -162,9 +177,9 @@ export class MembershipService {
     if (!r) throw new TetherError('SESSION_REPLACED', 'a newer connection of this client already rejoined');
     if (!program) conn.data.roomId = roomId;
 
+    // Nothing to cancel: the script took the member out of the away set, so its window's eviction
+    // job finds nothing to do for it.
     const housekeeping: Promise<unknown>[] = [];
-    // The pending eviction is a no-op now (the member's epoch moved); removing it saves the work.
-    if (r.wasAway && r.previousEpoch > 0) housekeeping.push(this.jobs.cancel(EVICT_QUEUE, jobId('evict', clientId, r.previousEpoch), { room: roomId }));
     if (r.flushGeneration > 0) housekeeping.push(this.scheduleFlush(roomId, r.flushGeneration));
 
     const read = r.read;
@@ -211,8 +226,13 @@ export class MembershipService {
   /**
    * The connection of (clientId, epoch) is gone: from its own disconnect handler, or found by the
    * reaper on a worker that died without running handlers. A deliberate client disconnect leaves
-   * at once; anything else marks the member away and schedules the grace eviction. Idempotent,
-   * and a replaced connection finds the epoch moved on and does nothing.
+   * at once; anything else marks the member away and makes sure the eviction job of the window its
+   * grace period ends in exists. Idempotent, and a replaced connection finds the epoch moved on
+   * and does nothing.
+   *
+   * Evictions are batched: one delayed job per room and EVICT_WINDOW_MS window, not one per
+   * member, so a storm of 2,500 drops schedules a job per room and window, and a rejoin cancels
+   * nothing (it leaves the room's away set, which is what the job reads).
    */
   async disconnected(clientId: string, epoch: number, reason: string): Promise<void> {
     const session = await this.sessions.disconnect(clientId, epoch, Date.now());
@@ -224,12 +244,12 @@ export class MembershipService {
       });
       return;
     }
-    // The eviction is scheduled before the member is marked away: a member can then never be
+    // The window's job is scheduled before the member is marked away: a member can then never be
     // away without a pending eviction, even if this process dies between the two steps. (A job
-    // that fires while the member is still online under this epoch is a no-op; the id is
-    // deterministic, so a repeated call adds nothing.)
-    await this.jobs.schedule(EVICT_QUEUE, jobId('evict', clientId, epoch), { v: 1, clientId, roomId, epoch }, this.config.sessions.gracePeriodMs, { room: roomId });
-    const away = await this.store.markAway(roomId, clientId, epoch).catch((err: unknown) => {
+    // that finds nobody due is a no-op; the id is deterministic, so a repeated call adds nothing.)
+    const evictAt = Date.now() + this.config.sessions.gracePeriodMs;
+    await this.scheduleEviction(roomId, this.windowEnd(evictAt));
+    const away = await this.store.markAway(roomId, clientId, epoch, evictAt).catch((err: unknown) => {
       // NOT_IN_ROOM: evicted or left meanwhile; nothing to mark.
       if (err instanceof TetherError && err.code === 'NOT_IN_ROOM') return null;
       throw err;
@@ -278,7 +298,40 @@ export class MembershipService {
     return { roomId, members: members.length };
   }
 
-  /** The grace-period job. 'stale' when the client came back or the epoch moved on. */
+  /** The end of the eviction window `evictAt` falls in. */
+  private windowEnd(evictAt: number): number {
+    const w = this.config.sessions.evictWindowMs;
+    return Math.ceil(evictAt / w) * w;
+  }
+
+  /** Makes sure the room's eviction job for the window ending at `end` exists. */
+  private async scheduleEviction(roomId: string, end: number): Promise<void> {
+    const id = jobId('evict', roomId, end);
+    const now = Date.now();
+    if (this.scheduledWindows.has(id) && end - now > WINDOW_REUSE_MARGIN_MS) return;
+    await this.jobs.schedule(EVICT_WINDOW_QUEUE, id, { v: 1, roomId, windowEnd: end }, Math.max(0, end - now), { room: roomId });
+    this.scheduledWindows.set(id, end);
+    if (this.scheduledWindows.size > 4096) for (const [k, e] of this.scheduledWindows) if (e - now <= WINDOW_REUSE_MARGIN_MS) this.scheduledWindows.delete(k);
+  }
+
+  /**
+   * The eviction window's job: evicts every member of the room whose grace period ended (by this
+   * worker's clock). Whoever is still away for later — normally covered by its own window's job —
+   * gets the next window's job too: the net for a window scheduled by a clock ahead of this one,
+   * and the continuation when more are due than one read takes.
+   */
+  async evictWindow(roomId: string, windowEnd: number): Promise<'done' | 'stale'> {
+    const now = Date.now();
+    const { due, nextEvictAt, more } = await this.store.dueAway(roomId, now, EVICT_READ);
+    for (let i = 0; i < due.length; i += EVICT_CONCURRENCY) {
+      await Promise.all(due.slice(i, i + EVICT_CONCURRENCY).map((m) => this.evict({ roomId, clientId: m.clientId, epoch: m.epoch })));
+    }
+    const next = more ? now : nextEvictAt;
+    if (next !== null) await this.scheduleEviction(roomId, Math.max(this.windowEnd(next), windowEnd + this.config.sessions.evictWindowMs));
+    return due.length > 0 ? 'done' : 'stale';
+  }
+
+  /** Evicts one member still away under `epoch`. 'stale' when the client came back or the epoch moved on. */
   async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
     const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
       if (err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND')) return null;
@@ -349,11 +402,23 @@ export class MembershipService {
   jobKinds(): JobKind<z.ZodType>[] {
     return [
       {
+        queue: EVICT_WINDOW_QUEUE,
+        schema: z.object({ v: z.literal(1), roomId: z.string(), windowEnd: z.number().int() }),
+        concurrency: 50,
+        perRoom: true,
+        process: (job: { roomId: string; windowEnd: number }) => this.evictWindow(job.roomId, job.windowEnd),
+      },
+      {
+        // Per-member jobs of a previous version: a separate queue, so that version's workers never
+        // take (and drop as invalid) a window job during a rolling deploy.
         queue: EVICT_QUEUE,
         schema: z.object({ v: z.literal(1), clientId: z.string(), roomId: z.string(), epoch: z.number().int() }),
         concurrency: 50,
         perRoom: true,
         process: (job: { clientId: string; roomId: string; epoch: number }) => this.evict(job),
+        // Nothing new arrives here: BullMQ's default idle poll (5 s) instead of 1 s, so the queue
+        // costs an idle worker a fifth of the Redis commands.
+        worker: { drainDelay: 5 },
       },
       {
         queue: FLUSH_QUEUE,

@@ -24,8 +24,6 @@ export interface Rejoined {
   wasAway: boolean;
   /** >0: a flush must be scheduled under this generation. */
   flushGeneration: number;
-  /** The member's epoch before this rejoin: its pending eviction (if any) is evict-<clientId>-<previousEpoch>. */
-  previousEpoch: number;
   read: RejoinRead;
 }
 
@@ -74,16 +72,21 @@ export class MembershipStore {
    */
   async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
     const e = this.config.events;
-    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), this.keys.room(roomId).log, this.keys.room(roomId).hooks], [
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), k.log, k.hooks, k.away], [
       clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
     ]);
     if (!reply) return null;
     return { ...(JSON.parse(String(reply[2])) as Omit<ParticipantLeft, 'seq'>), seq: Number(reply[1]) };
   }
 
-  /** Marks the member away and queues it for the flush. Returns the flush generation to schedule (0: none needed). */
-  async markAway(roomId: string, clientId: string, epoch: number): Promise<{ flushGeneration: number } | null> {
-    const reply = await this.scripts.call('markAway', [...this.keys.roomState(roomId), this.keys.room(roomId).flush], [clientId, epoch, this.flushTtlMs, this.config.rooms.ttlMs]);
+  /**
+   * Marks the member away, queues it for the flush and enters it in the away set under `evictAt`
+   * (when its grace period ends). Returns the flush generation to schedule (0: none needed).
+   */
+  async markAway(roomId: string, clientId: string, epoch: number, evictAt: number): Promise<{ flushGeneration: number } | null> {
+    const k = this.keys.room(roomId);
+    const reply = await this.scripts.call('markAway', [...this.keys.roomState(roomId), k.flush, k.away], [clientId, epoch, this.flushTtlMs, this.config.rooms.ttlMs, evictAt]);
     if (!reply || reply[0] !== 1) return null;
     return { flushGeneration: Number(reply[1]) };
   }
@@ -92,7 +95,7 @@ export class MembershipStore {
   async rejoin(roomId: string, a: { clientId: string; epoch: number; member: boolean; lastSeq?: number | undefined; incarnation?: string | undefined; now: number }): Promise<Rejoined | null> {
     const k = this.keys.room(roomId);
     const e = this.config.events;
-    const reply = await this.scripts.call('rejoin', [...this.keys.roomState(roomId), k.flush, k.log], [
+    const reply = await this.scripts.call('rejoin', [...this.keys.roomState(roomId), k.flush, k.log, k.away], [
       a.clientId, a.epoch, a.member ? 1 : 0, this.flushTtlMs, this.config.rooms.ttlMs, a.lastSeq ?? '', a.incarnation ?? '', e.catchupPageSize, e.catchupTtlMs,
     ]);
     if (!reply) return null;
@@ -102,7 +105,19 @@ export class MembershipStore {
       reply[6] === 'replay'
         ? { mode: 'replay', seq, incarnation, more: reply[7] === 1, entries: ((reply[8] ?? []) as string[]).map((x) => JSON.parse(x) as LogEntry) }
         : { mode: 'snapshot', seq, incarnation, state: roomState(reply[7], reply[8], reply[9], a.now) };
-    return { wasAway: reply[1] === 1, flushGeneration: Number(reply[2]), previousEpoch: Number(reply[3]), read };
+    return { wasAway: reply[1] === 1, flushGeneration: Number(reply[2]), read };
+  }
+
+  /**
+   * Whom the eviction window must evict: members away whose grace period ended by `now` (at most
+   * `limit`), with the epoch each is away under; when the next one's ends; whether more are due.
+   */
+  async dueAway(roomId: string, now: number, limit: number): Promise<{ due: { clientId: string; epoch: number }[]; nextEvictAt: number | null; more: boolean }> {
+    const k = this.keys.room(roomId);
+    const reply = (await this.scripts.run('dueAway', [k.members, k.away], [now, limit])) as [string[], string, number];
+    const due: { clientId: string; epoch: number }[] = [];
+    for (let i = 0; i < reply[0].length; i += 2) due.push({ clientId: String(reply[0][i]), epoch: Number(reply[0][i + 1]) });
+    return { due, nextEvictAt: reply[1] === '' ? null : Number(reply[1]), more: reply[2] === 1 };
   }
 
   /** The batched presence flush: one room:presence with every change since the last one, or null. */

@@ -21,6 +21,8 @@ export interface RoomKeys {
   pending: string;
   /** string: set while a flush job for the pending set is scheduled (value: job generation) */
   flush: string;
+  /** sorted set: clientId → when its grace period ends (ms), for every member away */
+  away: string;
   /** hash: playback state */
   playback: string;
   /** hash: clientId → latest reported RTT ms */
@@ -53,6 +55,7 @@ export class Keys {
       dedupAge: `${p}:dedupage`,
       pending: `${p}:pending`,
       flush: `${p}:flush`,
+      away: `${p}:away`,
       playback: `${p}:playback`,
       rtt: `${p}:rtt`,
       hooks: `${p}:hooks`,

@@ -75,7 +75,7 @@ export class RoomStore {
   /** Deletes the room and every key of it. Returns the members it had, or null when there was no room. */
   async delete(roomId: string): Promise<string[] | null> {
     const k = this.keys.room(roomId);
-    const reply = await this.scripts.call('deleteRoom', [...this.keys.roomState(roomId), k.log, k.dedup, k.dedupAge, k.flush, k.publishBucket, k.hooks], [webhookFilter(this.config)]);
+    const reply = await this.scripts.call('deleteRoom', [...this.keys.roomState(roomId), k.log, k.dedup, k.dedupAge, k.flush, k.publishBucket, k.hooks, k.away], [webhookFilter(this.config)]);
     if (!reply) return null;
     await this.redis.zRem(this.keys.roomIndex(), roomId);
     return reply.slice(1).map(String);

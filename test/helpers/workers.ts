@@ -22,6 +22,7 @@ export interface Worker {
 /** Small windows so grace, flush and retention scenarios run in seconds, not minutes. */
 export const FAST_WINDOWS: Record<string, string> = {
   GRACE_PERIOD_MS: '1500',
+  EVICT_WINDOW_MS: '200',
   TAKEOVER_GRACE_MS: '300',
   RECONNECT_FLUSH_MS: '300',
   WS_PING_INTERVAL: '1000',

@@ -9,10 +9,11 @@
 -- mode 'kick' (a backend removes the member) removes it whatever its status or epoch.
 -- KEYS[8] webhook outbox: member.left (only here — after the grace period, never for a blip) and
 -- room.vacated when it was the last member
+-- KEYS[9] away: a member that goes leaves the away set too
 -- ARGV clientId mode(leave|evict|kick) epoch reason maxEvents catchupTtlMs roomTtlMs webhookFilter
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local log, hooks = KEYS[7], KEYS[8]
+local log, hooks, away = KEYS[7], KEYS[8], KEYS[9]
 local clientId, mode, epoch, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local raw = redis.call('HGET', members, clientId)
@@ -23,6 +24,7 @@ if mode == 'leave' and tonumber(p.epoch) > epoch then return {-5} end
 
 redis.call('HDEL', members, clientId)
 redis.call('HDEL', pending, clientId)
+redis.call('ZREM', away, clientId)
 
 local stillPresent = false
 if p.userId ~= cjson.null then

@@ -7,13 +7,14 @@
 -- member would carry an epoch no live socket has, and could never be marked away or evicted.
 -- Program rooms (requireMember 0) have no members: only the position part runs.
 -- KEYS[1..6] the room's state keys (see room_keys in common)  KEYS[7] flush  KEYS[8] log
+-- KEYS[9] away (a returning member leaves it: its window's eviction job then finds nothing to do)
 -- ARGV clientId epoch requireMember(1|0) flushTtlMs roomTtlMs lastSeq(''=none) incarnation(''=any)
 --      pageSize catchupTtlMs
 -- Returns {1, wasAway, flushGen, previousEpoch, seq, incarnation, 'replay', more, entries}
 --         {1, wasAway, flushGen, previousEpoch, seq, incarnation, 'snapshot', metaFlat, memberJsons, playbackFlat}
 --         {-1} no room | {-3} not a member | {-5} stale (a newer connection rejoined)
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local flush, log = KEYS[7], KEYS[8]
+local flush, log, away = KEYS[7], KEYS[8], KEYS[9]
 local clientId, epoch = ARGV[1], tonumber(ARGV[2])
 -- Every room's meta has a seq (0 at creation): no seq, no room.
 local state = redis.call('HMGET', meta, 'seq', 'inc', 'createdAt')
@@ -31,6 +32,7 @@ if ARGV[3] == '1' then
   p.epoch = epoch
   redis.call('HSET', members, clientId, cjson.encode(p))
   if wasAway == 1 then
+    redis.call('ZREM', away, clientId)
     redis.call('HSET', pending, clientId, 'online')
     gen = request_flush(meta, flush, tonumber(ARGV[4]))
     touch_room(tonumber(ARGV[5]), pending)
