@@ -208,20 +208,39 @@ export async function createApp(config: Config): Promise<App> {
     },
     stop() {
       stopping ??= (async () => {
-        const deadline = Date.now() + config.drain.shutdownTimeoutMs - 2000;
+        const t0 = Date.now();
+        const deadline = t0 + config.drain.shutdownTimeoutMs - 2000;
+        // Each step is logged with the time it took: a stop that hits SHUTDOWN_TIMEOUT_MS says where.
+        const step = (name: string) => log.info({ step: name, ms: Date.now() - t0 }, 'shutdown step done');
         await drain!.run(deadline);
+        step('drained');
         // Every drained connection's disconnect (away + eviction job + index removal, several Redis
         // round trips each) must be recorded before the queues close and the index goes; under
         // load or a slow Redis that takes far longer than any fixed pause.
         const left = await sessions.settle(deadline);
         if (left > 0) log.warn({ left }, 'shutdown deadline: some disconnects unrecorded, left for the reaper');
+        step('disconnects recorded');
         heads.stop();
         await jobs.close();
+        step('queues closed');
         await liveness.stop();
+        // The HTTP API before Socket.IO: Socket.IO's close waits for the http server's close
+        // callback, which fires only once every connection ended, and an API client publishing
+        // steadily over keep-alive never lets its connection go idle — it held a drained worker
+        // until SHUTDOWN_TIMEOUT_MS. Closing, Fastify answers what still arrives with 503 and
+        // `Connection: close`; connections that go idle afterwards are closed here at once instead
+        // of after the keep-alive timeout.
+        const idle = setInterval(() => http.server.closeIdleConnections(), 100);
+        try {
+          await http.close();
+        } finally {
+          clearInterval(idle);
+        }
+        step('http closed');
         await new Promise<void>((resolve) => io.close(() => resolve()));
-        await http.close();
+        step('sockets closed');
         await redis.close();
-        log.info('stopped');
+        log.info({ ms: Date.now() - t0 }, 'stopped');
       })();
       return stopping;
     },

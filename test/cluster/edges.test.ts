@@ -164,6 +164,41 @@ describe('edges', () => {
     await until(async () => Object.keys(await members(redis, room.code)).length === 0, 20_000, 'all evicted after the grace period');
   });
 
+  test('a drain is not held up by an API client publishing steadily over keep-alive connections', { timeout: 90_000 }, async () => {
+    const redis = await redisFor();
+    const w = await worker({ redisUrl: redis.url, prefix: redis.prefix, nodeId: 'busy-api', env: { SHUTDOWN_TIMEOUT_MS: '20000' } });
+    const room = await createRoomHttp(w.url, {});
+    const member = await connect(w.url);
+    await ok(member.socket, 'room:join', { roomCode: room.code, guestName: 'member' });
+    // fetch pools keep-alive connections: four loops back to back keep theirs busy, a request in
+    // flight on each at almost any moment.
+    let stop = false;
+    const answers: Record<string, number> = {};
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        let status = 'refused';
+        try {
+          const res = await publishHttp(w.url, room.code, { type: 'tick', data: 1 });
+          await res.arrayBuffer();
+          status = String(res.status);
+        } catch {
+          await sleep(5); // the worker is gone: no hot loop until the others see it
+        }
+        answers[status] = (answers[status] ?? 0) + 1;
+      }
+    });
+    await sleep(500);
+    const t0 = Date.now();
+    const code = await w.kill('SIGTERM');
+    const ms = Date.now() - t0;
+    stop = true;
+    await Promise.all(loops);
+    process.stdout.write(`# drained under steady API traffic: exit ${code} after ${ms} ms; answers ${JSON.stringify(answers)}\n`);
+    // SHUTDOWN_TIMEOUT_MS ends a stop that never finished with exit 1.
+    assert.equal(code, 0, `a clean exit:\n${w.output.slice(-10).join('\n')}`);
+    assert.ok((answers['201'] ?? 0) > 0, 'the API was in use');
+  });
+
   test('a position of another incarnation is never continued (recovered: false and a snapshot)', async () => {
     const redis = await redisFor();
     const w = await worker({ redisUrl: redis.url, prefix: redis.prefix });
