@@ -8,6 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { REQUEST_EVENTS, SERVER_EVENTS } from '@tether/protocol';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Encoder, Decoder, PacketType } from 'socket.io-parser';
@@ -584,5 +586,22 @@ describe('Node runner: plans and thresholds', () => {
     assert.equal(evalThreshold('count==0', agg.values('miss', 1)).ok, true);
     assert.equal(evalThreshold('count==0', agg.values('never', 1)).ok, true, 'no samples evaluates the empty sink');
     assert.throws(() => evalThreshold('p95 < 3', agg.values('lat', 1)), /unsupported threshold/);
+  });
+});
+
+describe('the k6 library speaks the protocol package', () => {
+  it('every event name in the k6 scripts and library is a request or a server event of @tether/protocol', () => {
+    const known = new Set<string>([...REQUEST_EVENTS, ...SERVER_EVENTS]);
+    const dir = new URL('../../load-tests/k6/', import.meta.url);
+    const files = [...readdirSync(dir).filter((f) => f.endsWith('.js')), ...readdirSync(new URL('lib/', dir)).map((f) => `lib/${f}`)];
+    const used = new Map<string, string>();
+    for (const f of files) {
+      const src = readFileSync(new URL(f, dir), 'utf8');
+      for (const m of src.matchAll(/['"]((?:room|session|sync|user|playback|server|inbox)(?::[a-z_]+)+|session)['"]/g)) used.set(m[1]!, f);
+    }
+    // The library handles the whole surface it drives: joins, resumes, publishes, syncs, playback.
+    for (const name of ['room:join', 'room:rejoin', 'room:publish', 'room:event', 'session', 'sync:ping']) assert.ok(used.has(name), `k6 library does not use ${name}`);
+    const unknown = [...used].filter(([name]) => !known.has(name));
+    assert.deepEqual(unknown, [], 'event names the protocol does not define (a rename left behind)');
   });
 });

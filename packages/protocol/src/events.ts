@@ -294,4 +294,34 @@ export interface ServerToClientEvents {
   'inbox:message': (payload: InboxMessage) => void;
 }
 
+/** Runtime list of every server→client event (the k6 library is checked against it). */
+export const SERVER_EVENTS = [
+  'session',
+  'session:replaced',
+  'server:shutdown',
+  'room:state',
+  'room:state_snapshot',
+  'room:rejoined',
+  'room:participant:joined',
+  'room:participant:left',
+  'room:presence',
+  'room:event',
+  'room:signal',
+  'room:error',
+  'room:closed',
+  'room:head',
+  'playback:start',
+  'playback:pause',
+  'playback:seek',
+  'playback:stop',
+  'playback:control',
+  'playback:sync',
+  'sync:pong',
+  'inbox:message',
+] as const satisfies readonly (keyof ServerToClientEvents)[];
+// Exhaustive: adding an event to ServerToClientEvents without listing it here fails to compile.
+type MissingServerEvent = Exclude<keyof ServerToClientEvents, (typeof SERVER_EVENTS)[number]>;
+const _allServerEventsListed: MissingServerEvent extends never ? true : MissingServerEvent = true;
+void _allServerEventsListed;
+
 export const NAMESPACE = '/sync';
