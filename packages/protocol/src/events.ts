@@ -242,8 +242,17 @@ export interface ClientToServerEvents {
   'user:message': (payload: S.UserMessageInput, ack: AckFn<{ id: string; delivered: boolean }>) => void;
 }
 
+/**
+ * A runtime list of event names that must name every key of `All`: `listing<keyof X>()([...])`
+ * fails to compile when a name of X is missing from the list (the error names it), and the list
+ * keeps its literal type.
+ */
+function listing<All extends string>() {
+  return <const L extends readonly All[]>(list: L & ([Exclude<All, L[number]>] extends [never] ? unknown : { missing: Exclude<All, L[number]> })): L => list;
+}
+
 /** Runtime list of every request event (clients, docs and fuzz tests iterate it). */
-export const REQUEST_EVENTS = [
+export const REQUEST_EVENTS = listing<keyof ClientToServerEvents>()([
   'room:create',
   'room:join',
   'room:leave',
@@ -260,11 +269,7 @@ export const REQUEST_EVENTS = [
   'playback:grant',
   'inbox:ack',
   'user:message',
-] as const satisfies readonly (keyof ClientToServerEvents)[];
-// Exhaustive: adding a request to ClientToServerEvents without listing it here fails to compile.
-type MissingRequest = Exclude<keyof ClientToServerEvents, (typeof REQUEST_EVENTS)[number]>;
-const _allRequestsListed: MissingRequest extends never ? true : MissingRequest = true;
-void _allRequestsListed;
+]);
 
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
@@ -295,7 +300,7 @@ export interface ServerToClientEvents {
 }
 
 /** Runtime list of every server→client event (the k6 library is checked against it). */
-export const SERVER_EVENTS = [
+export const SERVER_EVENTS = listing<keyof ServerToClientEvents>()([
   'session',
   'session:replaced',
   'server:shutdown',
@@ -318,10 +323,6 @@ export const SERVER_EVENTS = [
   'playback:sync',
   'sync:pong',
   'inbox:message',
-] as const satisfies readonly (keyof ServerToClientEvents)[];
-// Exhaustive: adding an event to ServerToClientEvents without listing it here fails to compile.
-type MissingServerEvent = Exclude<keyof ServerToClientEvents, (typeof SERVER_EVENTS)[number]>;
-const _allServerEventsListed: MissingServerEvent extends never ? true : MissingServerEvent = true;
-void _allServerEventsListed;
+]);
 
 export const NAMESPACE = '/sync';
