@@ -7,7 +7,8 @@
 // their ratios as PASS/MISS, and --json writes everything bench/render.mjs needs for BENCHMARKS.md.
 // Loopback only; every wait is bounded; every child is killed by PID on exit, error or signal.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ENTRY, ONE_ADDRESS_ENV, ROOT, Redis, RedisCluster, freePortFn } from './lib/infra.mjs';
@@ -147,6 +148,27 @@ const USAGE = `usage: npm run bench -- [options]
 /** A mistake on the command line: reported as one line, without a stack. */
 function usageError(msg) {
   return Object.assign(new Error(msg), { usage: true });
+}
+
+/**
+ * The machine as a run finds it, recorded with every run: the time of a fixed CPU loop in this
+ * process (a VM cannot see its host's load, and the same scenario drifts by tens of percent over a
+ * long run; this shows whether the machine slowed down) and the kernel's TCP sockets in TIME_WAIT
+ * (tens of thousands build up over a run of 5,000-connection sessions).
+ */
+function machineNow() {
+  const t0 = performance.now();
+  let h = Buffer.alloc(32);
+  for (let i = 0; i < 20_000; i++) h = createHash('sha256').update(h).digest();
+  const calibrationMs = round(performance.now() - t0, 1);
+  let tcpTimeWait = null;
+  try {
+    const tw = /^TCP:.*\btw (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    if (tw) tcpTimeWait = Number(tw[1]);
+  } catch {
+    // not Linux
+  }
+  return { calibrationMs, tcpTimeWait };
 }
 
 function parseArgs(argv) {
@@ -356,6 +378,7 @@ export async function main(argv) {
     };
     for (const [i, run] of runs.entries()) {
       const def = SCENARIOS[run.scenario];
+      const machine = machineNow();
       const env = envFor(opts, S, run.scenario, run.target);
       const list = (results.runs[run.scenario] ??= {})[run.target] ??= [];
       const t0 = Date.now();
@@ -372,7 +395,7 @@ export async function main(argv) {
         }
         const prior = list.filter((x) => !x.error).at(-1)?.capacity?.capacityPerSec || 0;
         const out = await def.run(ctx, s, prior);
-        list.push({ repeat: run.repeat, startedAt: new Date(t0).toISOString(), seconds: round((Date.now() - t0) / 1000), env, ...out });
+        list.push({ repeat: run.repeat, startedAt: new Date(t0).toISOString(), seconds: round((Date.now() - t0) / 1000), env, machine, ...out });
         const outside = Math.max(0, ...meterWindows(out).map((c) => c.otherLoadPct ?? 0));
         if (!opts.quick && outside > OUTSIDE_LOAD_WARN_PCT) warn(`${run.scenario} × ${run.target} #${run.repeat + 1}: processes outside the benchmark kept up to ${outside} % of the machine busy: its figures are not comparable`);
       } catch (e) {

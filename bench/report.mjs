@@ -256,7 +256,8 @@ export function buildReport(results) {
         const cs = meterWindows(r);
         const other = cs.length ? `${num(Math.max(...cs.map((c) => c.otherLoadPct ?? 0)))} %` : '—';
         const gens = cs.length ? `${num(Math.max(...cs.map((c) => c.generatorsPct ?? 0)))} %` : '—';
-        runLines.push(`${sc} × ${t} #${r.repeat + 1}: ${r.seconds} s; max outside load ${other} of the machine, max generators ${gens} of a core`);
+        const m = r.machine ? `; at start: calibration loop ${num(r.machine.calibrationMs)} ms, TCP TIME_WAIT ${r.machine.tcpTimeWait ?? '—'}` : '';
+        runLines.push(`${sc} × ${t} #${r.repeat + 1}: ${r.seconds} s; max outside load ${other} of the machine, max generators ${gens} of a core${m}`);
       }
     }
   }
