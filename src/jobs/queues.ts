@@ -103,18 +103,6 @@ export class Jobs {
     await this.queue(queue, 0).upsertJobScheduler(schedulerId, { every: everyMs }, { name: queue, data });
   }
 
-  /**
-   * Best effort: a job that is already running cannot be removed, which is why processors check
-   * epochs. `target` must be the one the job was scheduled with (its room's partition).
-   */
-  async cancel(queue: string, jobId: string, target?: JobTarget): Promise<void> {
-    try {
-      await this.queue(queue, this.partition(target)).remove(jobId);
-    } catch (err) {
-      this.log.debug({ queue, jobId, err: (err as Error).message }, 'job not removed');
-    }
-  }
-
   /** Starts processing a job kind in this worker process: every partition of a per-room kind. */
   work<S extends z.ZodType>(kind: JobKind<S>): void {
     for (let p = 0; p < (kind.perRoom ? this.partitions : 1); p++) this.workPartition(kind, p);

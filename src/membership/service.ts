@@ -324,15 +324,21 @@ export class MembershipService {
     const now = Date.now();
     const { due, nextEvictAt, more } = await this.store.dueAway(roomId, now, EVICT_READ);
     for (let i = 0; i < due.length; i += EVICT_CONCURRENCY) {
-      await Promise.all(due.slice(i, i + EVICT_CONCURRENCY).map((m) => this.evict({ roomId, clientId: m.clientId, epoch: m.epoch })));
+      await Promise.all(due.slice(i, i + EVICT_CONCURRENCY).map((m) => this.evict({ roomId, clientId: m.clientId, epoch: m.epoch }, { relay: false })));
     }
+    // The room's outbox once for the whole window, not once per member. Awaited, and on every run:
+    // a relay that fails retries the job, whose second run finds nobody due but relays again.
+    await this.webhooks.relayRoom(roomId);
     const next = more ? now : nextEvictAt;
     if (next !== null) await this.scheduleEviction(roomId, Math.max(this.windowEnd(next), windowEnd + this.config.sessions.evictWindowMs));
     return due.length > 0 ? 'done' : 'stale';
   }
 
-  /** Evicts one member still away under `epoch`. 'stale' when the client came back or the epoch moved on. */
-  async evict(job: { clientId: string; roomId: string; epoch: number }): Promise<'done' | 'stale'> {
+  /**
+   * Evicts one member still away under `epoch`. 'stale' when the client came back or the epoch
+   * moved on. `relay: false`: the caller relays the room's webhook outbox once for several.
+   */
+  async evict(job: { clientId: string; roomId: string; epoch: number }, opts: { relay: boolean } = { relay: true }): Promise<'done' | 'stale'> {
     const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
       if (err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND')) return null;
       throw err;
@@ -342,7 +348,7 @@ export class MembershipService {
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(job.roomId, 'room:participant:left', left);
     // Awaited here (not in the background): the job retries if the relay fails.
-    await this.webhooks.relayRoom(job.roomId);
+    if (opts.relay) await this.webhooks.relayRoom(job.roomId);
     await this.sessions.clearRoom(job.clientId, job.roomId, job.epoch);
     this.log.info({ roomId: job.roomId, clientId: job.clientId, epoch: job.epoch }, 'evicted after grace period');
     return 'done';

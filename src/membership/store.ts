@@ -99,12 +99,12 @@ export class MembershipStore {
       a.clientId, a.epoch, a.member ? 1 : 0, this.flushTtlMs, this.config.rooms.ttlMs, a.lastSeq ?? '', a.incarnation ?? '', e.catchupPageSize, e.catchupTtlMs,
     ]);
     if (!reply) return null;
-    const seq = Number(reply[4]);
-    const incarnation = String(reply[5]);
+    const seq = Number(reply[3]);
+    const incarnation = String(reply[4]);
     const read: RejoinRead =
-      reply[6] === 'replay'
-        ? { mode: 'replay', seq, incarnation, more: reply[7] === 1, entries: ((reply[8] ?? []) as string[]).map((x) => JSON.parse(x) as LogEntry) }
-        : { mode: 'snapshot', seq, incarnation, state: roomState(reply[7], reply[8], reply[9], a.now) };
+      reply[5] === 'replay'
+        ? { mode: 'replay', seq, incarnation, more: reply[6] === 1, entries: ((reply[7] ?? []) as string[]).map((x) => JSON.parse(x) as LogEntry) }
+        : { mode: 'snapshot', seq, incarnation, state: roomState(reply[6], reply[7], reply[8], a.now) };
     return { wasAway: reply[1] === 1, flushGeneration: Number(reply[2]), read };
   }
 
