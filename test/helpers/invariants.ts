@@ -7,6 +7,7 @@ import { redisClient } from './redis.ts';
  * - every member of a room has a session that names that room (and the member's epoch is the
  *   session's epoch when the member is online);
  * - every online member's session is connected, on a node whose index lists it under that epoch;
+ * - every away member is in its room's away set, which the eviction windows read;
  * - no session names a room that does not list it;
  * - no worker instance whose heartbeat is gone still indexes sockets (the reaper finished);
  * - with `liveNodes` (NODE_IDs of the workers running now), online members are on one of them.
@@ -44,6 +45,8 @@ export async function checkInvariants(opts: { url: string; prefix: string; rooms
           continue;
         }
         if (s.roomId !== roomId) violations.push(`${roomId}/${clientId}: session names room ${s.roomId || '(none)'}`);
+        // An away member outside the room's away set would never be evicted (nothing reads it).
+        if (m.status === 'away' && (await r.zScore(keys.room(roomId).away, clientId)) === null) violations.push(`${roomId}/${clientId}: away but not in the room's away set`);
         if (m.status === 'online') {
           if (Number(s.epoch) !== Number(m.epoch)) violations.push(`${roomId}/${clientId}: online member epoch ${m.epoch} but session epoch ${s.epoch}`);
           if (s.status !== 'connected') violations.push(`${roomId}/${clientId}: online member but session ${s.status}`);
