@@ -148,9 +148,9 @@ export class MembershipService {
   /**
    * A rejoin after a reconnect (room:rejoin, or the handshake's auth.roomId / program rooms): one
    * script marks the member online and reads the events after the client's position or the room's
-   * state; then, concurrently, the connection joins the stream and the window is filled, the
-   * member's pending eviction (its exact job id: the script returns the epoch it was scheduled
-   * under) is cancelled, and a presence flush is scheduled if it had been away. Idempotent.
+   * state (and takes it out of the room's away set, so no eviction window evicts it); then,
+   * concurrently, the connection joins the stream and the window is filled, and a presence flush
+   * is scheduled if it had been away. Idempotent.
    */
   async rejoin(conn: Conn, roomId: string, position: Position, opts: { emitSnapshot: boolean } = { emitSnapshot: true }): Promise<{ result: RejoinResult; snapshot?: RoomStatePayload }> {
     const { clientId, epoch } = conn.data;
