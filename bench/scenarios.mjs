@@ -438,6 +438,7 @@ export async function storm(ctx, s, { signal }) {
     observedMs: endAt - t0,
     redisCpuSec: cost.cpuSec.redisInfo,
     redisCommands: cost.commands,
+    redisCommandsRaw: cost.commandsRaw,
     survivorCpuSec: cost.perProcPct[s.workers[1].key] !== undefined ? round((cost.perProcPct[s.workers[1].key] * cost.wallSec) / 100, 2) : null,
     placement: describePlacement(c.placed, 0),
     cost,
