@@ -12,6 +12,7 @@ import { IdentityStore, randomId } from './identity.js';
 import { Inbox } from './inbox.js';
 import { Room, type RoomHost } from './room.js';
 import { DEFAULT_DELIVERY_HOLD_MS } from './delivery.js';
+import { DEFAULT_HOLE_WAIT_MAX_MS } from './hole-wait.js';
 import { resolveStorage } from './storage.js';
 import type {
   ClientEvents,
@@ -30,6 +31,7 @@ export type { WireSocket } from './connection.js';
 
 interface Settings {
   holeWaitMs: number;
+  holeWaitMaxMs: number;
   deliveryHoldMs: number;
   catchupLimit: number;
   retry: BackoffOptions;
@@ -48,6 +50,7 @@ interface Settings {
 function resolveSettings(options: TetherClientOptions): Settings {
   return {
     holeWaitMs: options.holeWaitMs ?? 300,
+    holeWaitMaxMs: options.holeWaitMaxMs ?? DEFAULT_HOLE_WAIT_MAX_MS,
     deliveryHoldMs: options.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS,
     catchupLimit: options.catchupLimit ?? 500,
     retry: { baseMs: 200, maxMs: 5000, ...options.retry },

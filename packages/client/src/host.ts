@@ -12,6 +12,10 @@ export interface RoomHost {
   readonly clientId: string | null;
   readonly settings: {
     holeWaitMs: number;
+    /** Cap of the learned hole wait (default 5000). */
+    holeWaitMaxMs?: number;
+    /** The local clock (default Date.now). */
+    now?: () => number;
     catchupLimit: number;
     retry: BackoffOptions;
     rejoinAfterEviction: boolean;

@@ -2,11 +2,15 @@ import type { RoomHead, RoomStatePayload } from '@tether/protocol';
 import { backoffDelay } from './backoff.js';
 import { DEFAULT_DELIVERY_HOLD_MS, DeliveryGate } from './delivery.js';
 import { ClientError, toClientError } from './errors.js';
+import { DEFAULT_HOLE_WAIT_MAX_MS, HoleWait } from './hole-wait.js';
 import { ReorderBuffer } from './reorder.js';
 import type { RoomHost } from './host.js';
 import type { JoinOptions, SequencedEntry } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
+
+/** How long after a catch-up a live copy of what it fetched still counts as late (not as a resend). */
+const LATE_COPY_WINDOW_MS = 10_000;
 
 /** What the sync machine drives in its room handle. */
 export interface SyncTarget {
@@ -68,6 +72,13 @@ export class RoomSync {
   private filling = false;
   private holeTimer: Timer | undefined;
   private retryTimer: Timer | undefined;
+  /** The wait before a hole is fetched, learned from how late broadcasts arrive (hole-wait.ts). */
+  private readonly holeWait: HoleWait;
+  /** When the hole the timer waits on was seen (0: no hole waiting). */
+  private holeSince = 0;
+  /** The last catch-up: the seqs it fetched and when their hole was seen, to learn from their live copies. */
+  private fetched: { fromSeq: number; toSeq: number; since: number; until: number } | null = null;
+  private inCatchup = false;
   /** When the stream starts reaching the app (a fresh handle waits for its first listener). */
   private readonly delivery: DeliveryGate;
 
@@ -75,6 +86,8 @@ export class RoomSync {
     private readonly host: RoomHost,
     private readonly room: SyncTarget,
   ) {
+    const settings = host.settings;
+    this.holeWait = new HoleWait(settings.holeWaitMs, Math.max(settings.holeWaitMs, settings.holeWaitMaxMs ?? DEFAULT_HOLE_WAIT_MAX_MS), settings.now ?? Date.now, settings.random);
     this.delivery = new DeliveryGate(
       () => host.settings.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS,
       (showState) => {
@@ -132,10 +145,26 @@ export class RoomSync {
   /** A sequenced event for this room, live, replayed or from a catch-up page. */
   receive(entry: SequencedEntry): void {
     if (this.room.closed) return;
-    if (this.baseline && entry.seq <= this.buffer.applied) return;
-    if (this.buffer.push(entry.seq, entry) === 'duplicate') return;
+    if (this.baseline && entry.seq <= this.buffer.applied) return this.lateCopy(entry.seq);
+    if (this.buffer.push(entry.seq, entry) === 'duplicate') return this.lateCopy(entry.seq);
     if (entry.seq > this.head) this.head = entry.seq;
     if (!this.holding) this.release();
+  }
+
+  /** A copy of an event we hold: if a catch-up fetched it, the broadcast was this late (the wait was too short). */
+  private lateCopy(seq: number): void {
+    const f = this.fetched;
+    if (this.inCatchup || !f || seq <= f.fromSeq || seq > f.toSeq) return;
+    const now = this.now();
+    if (now > f.until) {
+      this.fetched = null;
+      return;
+    }
+    this.holeWait.observe(now - f.since);
+  }
+
+  private now(): number {
+    return (this.host.settings.now ?? Date.now)();
   }
 
   /**
@@ -305,15 +334,26 @@ export class RoomSync {
       }
     }
     if (this.buffer.contiguous < this.head) this.armHoleTimer();
-    else this.clearHoleTimer();
+    else {
+      // A hole that a late event filled while its timer waited: that lateness teaches the wait.
+      if (this.holeSince && this.holeTimer && !this.filling) this.holeWait.observe(this.now() - this.holeSince);
+      this.holeSince = 0;
+      this.clearHoleTimer();
+    }
   }
 
   private armHoleTimer(): void {
     if (this.holeTimer || this.filling || !this.liveValue) return;
+    if (!this.holeSince) this.holeSince = this.now();
     this.holeTimer = setTimeout(() => {
       this.holeTimer = undefined;
       if (this.liveValue && this.buffer.contiguous < this.head) void this.fillGap();
-    }, this.host.settings.holeWaitMs);
+    }, this.holeWait.next());
+  }
+
+  /** The wait a hole seen now would get, before jitter (for tests and diagnostics). */
+  get holeWaitMs(): number {
+    return this.holeWait.baseMs;
   }
 
   /**
@@ -357,7 +397,16 @@ export class RoomSync {
           return;
         }
         if (res.seq > this.head) this.head = res.seq;
-        for (const e of res.events) this.receive({ name: e.name, seq: e.seq, payload: e.payload } as SequencedEntry);
+        if (res.events.length) {
+          const now = this.now();
+          this.fetched = { fromSeq: from, toSeq: res.events[res.events.length - 1]!.seq, since: this.holeSince || now, until: now + LATE_COPY_WINDOW_MS };
+        }
+        this.inCatchup = true;
+        try {
+          for (const e of res.events) this.receive({ name: e.name, seq: e.seq, payload: e.payload } as SequencedEntry);
+        } finally {
+          this.inCatchup = false;
+        }
         if (this.buffer.contiguous === from) {
           // The log answered but did not move us: our head belongs to an older incarnation of the room.
           resync = true;
@@ -369,6 +418,7 @@ export class RoomSync {
       resync = true;
     } finally {
       this.filling = false;
+      if (this.buffer.contiguous >= this.head) this.holeSince = 0;
       if (!stale()) {
         if (resync) void this.sync('resync');
         else if (retryAfter) {

@@ -61,8 +61,14 @@ export interface TetherClientOptions {
    * PAYLOAD_TOO_LARGE instead of making the server close the connection.
    */
   maxPayloadBytes?: number;
-  /** How long a hole in a room's seq stream may wait for a late broadcast before catch-up. Default 300. */
+  /**
+   * How long a hole in a room's seq stream waits for a late broadcast before catch-up, at least.
+   * Default 300. The wait learns from how late broadcasts actually arrive (twice the largest recent
+   * lateness, halving every 30 s), up to `holeWaitMaxMs`, plus a random 0–50 %.
+   */
   holeWaitMs?: number;
+  /** Cap of the learned hole wait. Default 5000. */
+  holeWaitMaxMs?: number;
   /**
    * A freshly joined room holds its first `state` and its events until the app attaches a listener
    * for them (delivery then starts one macrotask later), or this long after the join if it never
