@@ -7,6 +7,8 @@
 //   csr:     reconnect carries Socket.IO's pid/offset; if socket.recovered the server restored
 //            rooms and sent missed packets, else the client joins again (and knows it lost state).
 
+import { HoleWait } from '../../packages/client/dist/hole-wait.js';
+
 function waitSession(socket, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -45,10 +47,15 @@ async function ack(socket, event, payload, timeoutMs = 15_000) {
 const guestName = (c) => `bench-${c.gi}`;
 const PRESENCE_EVENTS = new Set(['room:participant:joined', 'room:participant:left', 'room:presence']);
 
-function trackSeq(c, seq) {
+function trackSeq(c, seq, live = false) {
   const st = c.state;
   if (seq > (st.maxSeq ?? 0)) st.maxSeq = seq;
-  if (seq <= st.seqContig || st.seqAbove.has(seq)) return;
+  if (seq <= st.seqContig || st.seqAbove.has(seq)) {
+    // A live copy of what the last catch-up fetched: the broadcast was that late (the SDK learns it).
+    const f = c.fetched;
+    if (live && f && seq > f.fromSeq && seq <= f.toSeq && Date.now() <= f.until) c.holeWait.observe(Date.now() - f.since);
+    return;
+  }
   if (seq === st.seqContig + 1) {
     st.seqContig++;
     while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
@@ -63,18 +70,33 @@ function resetSeq(c, seq) {
   while (st.seqAbove.delete(st.seqContig + 1)) st.seqContig++;
 }
 
-// What the SDK does about a hole in a room's seqs while connected (src/client/room.ts): wait
-// holeWaitMs (default 300) for a late broadcast, then fetch what is missing with room:catchup.
-// Events that arrive this way are counted (gapFilled): each one is a broadcast that was lost or
-// more than HOLE_WAIT_MS late (then its broadcast shows up as a duplicate).
+// What the SDK does about a hole in a room's seqs while connected (packages/client/src/room-sync.ts,
+// with its own HoleWait): wait for a late broadcast — at least holeWaitMs (default 300), learned
+// from how late broadcasts arrive — then fetch what is missing with room:catchup. Events that
+// arrive this way are counted (gapFilled): each one is a broadcast that was lost or later than the
+// wait (then its broadcast shows up as a duplicate).
 const HOLE_WAIT_MS = 300;
+const HOLE_WAIT_MAX_MS = 5000;
+const LATE_COPY_WINDOW_MS = 10_000;
 
 function armHole(c, s) {
   if (c.holeTimer || c.filling || c.replaying || c.socket !== s) return;
+  c.holeWait ??= new HoleWait(HOLE_WAIT_MS, HOLE_WAIT_MAX_MS, Date.now, Math.random);
+  c.holeSince ||= Date.now();
   c.holeTimer = setTimeout(() => {
     c.holeTimer = null;
     fillGap(c, s).catch(() => undefined);
-  }, HOLE_WAIT_MS);
+  }, c.holeWait.next());
+}
+
+/** The hole closed: if a late broadcast filled it while its timer waited, that lateness teaches the wait. */
+function holeClosed(c) {
+  if (c.holeTimer && c.holeSince && !c.filling) {
+    c.holeWait.observe(Date.now() - c.holeSince);
+    clearTimeout(c.holeTimer);
+    c.holeTimer = null;
+  }
+  c.holeSince = 0;
 }
 
 async function fillGap(c, s) {
@@ -85,6 +107,7 @@ async function fillGap(c, s) {
     for (let page = 0; page < 20 && st.seqAbove.size > 0 && c.socket === s; page++) {
       const from = st.seqContig;
       const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: from, limit: 500 });
+      if (r.events.length) c.fetched = { fromSeq: from, toSeq: r.events[r.events.length - 1].seq, since: c.holeSince || Date.now(), until: Date.now() + LATE_COPY_WINDOW_MS };
       for (const ev of r.events) {
         if (ev.name === 'room:event') c.onEvent(ev.payload);
         else if (PRESENCE_EVENTS.has(ev.name)) c.countReplayedPresence();
@@ -100,6 +123,7 @@ async function fillGap(c, s) {
     }
   } finally {
     c.filling = false;
+    if (st.seqAbove.size === 0) c.holeSince = 0;
   }
 }
 
@@ -109,8 +133,9 @@ const tether = {
     c.state.seqAbove ??= new Set();
     s.onAny((name, p) => {
       if (p && typeof p.seq === 'number' && p.roomId === c.roomId && name !== 'room:state' && name !== 'room:rejoined') {
-        trackSeq(c, p.seq);
+        trackSeq(c, p.seq, true);
         if (c.state.seqAbove.size > 0) armHole(c, s);
+        else holeClosed(c);
       }
     });
     s.on('room:state_snapshot', (p) => {
