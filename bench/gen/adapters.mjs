@@ -149,10 +149,12 @@ const tether = {
     const session = await waitSession(s);
     c.state.clientId = session.clientId;
     if (session.sessionToken) c.state.sessionToken = session.sessionToken;
+    c.state.features = Array.isArray(session.features) ? session.features : [];
     return session;
   },
   async join(c, s) {
-    const data = await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c) });
+    // As the SDK does on a server that offers it: the state comes in the ack only.
+    const data = await ack(s, 'room:join', { roomCode: c.roomId, guestName: guestName(c), ...(c.state.features?.includes('join.stateEvent') ? { stateEvent: false } : {}) });
     resetSeq(c, data.seq);
   },
   async rejoin(c, s) {

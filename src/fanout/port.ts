@@ -74,6 +74,12 @@ export interface Fanout {
    * stopped reaching this worker.
    */
   deliveredSeq(roomId: string): number;
+  /**
+   * Which continuous hold of the room's stream this worker is in (null: none of its connections is
+   * in the room). The same answer before and after some work means deliveredSeq saw every broadcast
+   * to the room that this worker processed meanwhile.
+   */
+  streamHold(roomId: string): number | null;
   /** This worker's connections (for fencing). */
   localConns(): Iterable<Conn>;
 }

@@ -75,7 +75,7 @@ export class MembershipService {
    * between admission and that moment is filled from the log. A wrong password never hears a
    * thing; no event falls between the state and the stream.
    */
-  async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined }): Promise<JoinResult> {
+  async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined; stateEvent?: boolean | undefined }): Promise<JoinResult> {
     const { clientId, epoch, userId } = conn.data;
     const roomId = input.roomCode;
     if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
@@ -85,6 +85,8 @@ export class MembershipService {
     // out at once and share a round trip. A claim taken for a join whose entry checks then fail is
     // released before the error is answered, as when admission fails: the client never sees it.
     const claimed = this.claim(clientId, epoch, roomId);
+    // Whether this worker already hears the room, from before admission fixes the state's seq.
+    const hold = this.fanout.streamHold(roomId);
     try {
       await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
     } catch (err) {
@@ -107,7 +109,7 @@ export class MembershipService {
       const state = snapshot ?? (await this.roomStore.snapshot(roomId));
       const self = state.participants.find((p) => p.clientId === clientId);
       if (!self) throw new TetherError('NOT_IN_ROOM');
-      conn.emit('room:state', state);
+      if (input.stateEvent !== false) conn.emit('room:state', state);
       return { ...state, self };
     }
     metrics.roomsJoined.inc();
@@ -120,9 +122,16 @@ export class MembershipService {
       metrics.eventsPublished.inc({ source: 'system' });
       this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
     }
-    conn.emit('room:state', admitted.state);
+    // The state goes out before the stream (the ack carries it too; `stateEvent: false` keeps it to the ack).
+    if (input.stateEvent !== false) conn.emit('room:state', admitted.state);
     await conn.joinRoom(roomId);
-    await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
+    // The window between admission and this moment. When this worker held the room all along
+    // (from before admission was sent), every broadcast to it that arrived meanwhile was observed:
+    // if none is past the state's seq, everything after the state reaches the connection live and
+    // there is nothing to read (in a busy room, most joins). Otherwise read the window from the log.
+    const heardAllAlong = hold !== null && this.fanout.streamHold(roomId) === hold && this.fanout.deliveredSeq(roomId) <= admitted.state.seq;
+    if (heardAllAlong) metrics.joinFillsSkipped.inc();
+    else await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
     return { ...admitted.state, self: admitted.self };
   }
 

@@ -92,6 +92,11 @@ export const metrics = {
     help: 'Connections that replaced a live socket of the same clientId',
     registers: [registry],
   }),
+  joinFillsSkipped: new client.Counter({
+    name: 'tether_join_fills_skipped_total',
+    help: 'First joins whose window between admission and the stream needed no log read: this worker heard the room all along and nothing past the state was broadcast',
+    registers: [registry],
+  }),
   reconnectFlushBatchSize: new client.Histogram({
     name: 'tether_reconnect_flush_batch_size',
     help: 'Presence changes announced per batched room:presence flush',

@@ -71,6 +71,7 @@ export const RoomJoin = z
     guestName: DisplayName.optional(),
     lastSeq: Seq.optional(),
     incarnation: Incarnation.optional(),
+    stateEvent: z.boolean().optional(),
   })
   .strict();
 

@@ -4,7 +4,7 @@ import type { Conn, ConnData, Fanout } from '../fanout/port.js';
 import type { Limits } from '../limits/limits.js';
 import { metrics } from '../observability/metrics.js';
 import { HandshakeAuth } from '../protocol/schemas.js';
-import { TetherError } from '@tether/protocol';
+import { SERVER_FEATURES, TetherError } from '@tether/protocol';
 import { assertShape, invalidPayload } from '../protocol/validate.js';
 import type { SessionStore } from './store.js';
 import { hashSessionToken, issueSessionToken, verifyJwt, type Identity } from '../auth/tokens.js';
@@ -106,6 +106,7 @@ export class SessionService {
       nodeId: this.config.nodeId,
       serverTime: Date.now(),
       programRooms: conn.data.programRooms,
+      features: [...SERVER_FEATURES],
     });
     if (conn.data.userId) await conn.joinUser(conn.data.userId);
   }

@@ -131,6 +131,10 @@ export class SocketIoFanout implements Fanout {
     return this.marks.highest(socketRoom(roomId));
   }
 
+  streamHold(roomId: string): number | null {
+    return this.marks.hold(socketRoom(roomId));
+  }
+
   *localRooms(): Iterable<string> {
     for (const name of this.nsp.adapter.rooms.keys()) if (name.startsWith(ROOM)) yield name.slice(ROOM.length);
   }

@@ -7,7 +7,7 @@ const CLUSTER_BROADCAST = 3;
 /** What BroadcastMarks needs of a namespace's adapter. */
 interface RoomsAdapter {
   readonly rooms: ReadonlyMap<string, unknown>;
-  on(event: 'delete-room', listener: (room: string) => void): unknown;
+  on(event: 'create-room' | 'delete-room', listener: (room: string) => void): unknown;
 }
 
 /**
@@ -23,12 +23,29 @@ interface RoomsAdapter {
  */
 export class BroadcastMarks {
   private readonly marks = new Map<string, number>();
+  /** Each room this worker holds → which hold it is (a room let go and taken again is a new one). */
+  private readonly holds = new Map<string, number>();
+  private lastHold = 0;
   private adapter: RoomsAdapter | null = null;
 
   /** Starts keeping marks for the rooms of this adapter (the namespace's, once it exists). */
   watch(adapter: RoomsAdapter): void {
     this.adapter = adapter;
-    adapter.on('delete-room', (room) => this.marks.delete(room));
+    for (const room of adapter.rooms.keys()) this.holds.set(room, ++this.lastHold);
+    adapter.on('create-room', (room) => this.holds.set(room, ++this.lastHold));
+    adapter.on('delete-room', (room) => {
+      this.marks.delete(room);
+      this.holds.delete(room);
+    });
+  }
+
+  /**
+   * Which continuous hold of `room` this worker is in (null: it holds no connection in it). Equal
+   * answers at two moments mean every broadcast to the room this worker processed in between was
+   * observed here.
+   */
+  hold(room: string): number | null {
+    return this.holds.get(room) ?? null;
   }
 
   /**

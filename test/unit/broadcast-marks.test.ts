@@ -32,3 +32,22 @@ test('marks: sequenced broadcasts to held rooms, highest seq; everything else is
   adapter.emit('delete-room', 'room:A');
   assert.equal(marks.highest('room:A'), 0, 'forgotten with its last local connection');
 });
+
+test('holds: one id per continuous hold of a room; letting go and taking it again is another hold', () => {
+  const adapter = Object.assign(new EventEmitter(), { rooms: new Map<string, Set<string>>([['room:A', new Set(['s1'])]]) });
+  const marks = new BroadcastMarks();
+  assert.equal(marks.hold('room:A'), null, 'nothing before the adapter is watched');
+  marks.watch(adapter);
+  const a1 = marks.hold('room:A');
+  assert.notEqual(a1, null, 'a room held when watching starts is a hold');
+  assert.equal(marks.hold('room:B'), null);
+  adapter.emit('create-room', 'room:B');
+  const b1 = marks.hold('room:B');
+  assert.notEqual(b1, null);
+  assert.notEqual(b1, a1);
+  assert.equal(marks.hold('room:A'), a1, 'unchanged while held');
+  adapter.emit('delete-room', 'room:B');
+  assert.equal(marks.hold('room:B'), null);
+  adapter.emit('create-room', 'room:B');
+  assert.notEqual(marks.hold('room:B'), b1, 'taken again: a new hold, so marks seen before it do not count');
+});

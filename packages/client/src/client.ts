@@ -372,6 +372,7 @@ export class TetherClient extends Emitter<ClientEvents> {
         return client.clientId;
       },
       settings: this.settings,
+      serverOffers: (feature) => this.loop.session?.features?.includes(feature) ?? false,
       request: (event, payload) => this.request(event, payload),
       frameError: (event, payload) => {
         try {

@@ -10,6 +10,8 @@ export interface RoomHost {
   /** A handshake completed and the socket is up. */
   readonly connected: boolean;
   readonly clientId: string | null;
+  /** Whether this connection's server offers an optional protocol feature (SessionPayload.features). */
+  serverOffers?(feature: string): boolean;
   readonly settings: {
     holeWaitMs: number;
     /** Cap of the learned hole wait (default 5000). */

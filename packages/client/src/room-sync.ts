@@ -275,6 +275,8 @@ export class RoomSync {
       roomCode: this.room.id,
       ...(password !== undefined ? { password } : {}),
       ...(guestName !== undefined ? { guestName } : {}),
+      // The state arrives in the ack; a second copy as room:state would only be dropped.
+      ...(this.host.serverOffers?.('join.stateEvent') ? { stateEvent: false } : {}),
     });
     if (stale()) throw STALE;
     const { self: _self, ...state } = res;

@@ -161,7 +161,16 @@ export interface SessionPayload {
   serverTime: number;
   /** Program rooms (JWT `rooms` claim) this socket was subscribed to on connect. */
   programRooms: string[];
+  /**
+   * Optional protocol features this worker understands (absent from older servers): a client uses
+   * one only on a connection whose session lists it, so a rolling deploy never sends a worker a
+   * field it would refuse. `'join.stateEvent'`: room:join accepts `stateEvent: false`.
+   */
+  features?: string[];
 }
+
+/** The optional protocol features this server version offers (SessionPayload.features). */
+export const SERVER_FEATURES = ['join.stateEvent'] as const;
 
 export interface JoinResult extends RoomStatePayload {
   self: Participant;

@@ -27,6 +27,11 @@ export interface RoomJoinInput {
   guestName?: string | undefined;
   lastSeq?: number | undefined;
   incarnation?: string | undefined;
+  /**
+   * false: the room's state comes only in the ack, not also as a `room:state` event before it
+   * (the SDK's choice: one copy of the state per join instead of two). Default true.
+   */
+  stateEvent?: boolean | undefined;
 }
 export interface RoomLeaveInput {
   roomId?: string | undefined;
