@@ -86,6 +86,13 @@ class FakeFanout implements Fanout {
     this.sent.push({ to: `user:${userId}`, event, payload });
   }
   replace() {}
+  deliveredSeq() {
+    return 0;
+  }
+  /** No stream is held here: every join reads its window from the log. */
+  streamHold() {
+    return null;
+  }
   *localRooms() {}
   *localConns() {}
 }
