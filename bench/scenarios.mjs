@@ -35,6 +35,25 @@ async function quiesce(read, quietMs, maxMs) {
   return { value, lastChangeMs: changedAt - t0, timedOut: performance.now() - t0 >= maxMs };
 }
 
+/**
+ * Waits until the workers and the generators are idle (each group under `maxPct` of one core over
+ * `windowMs`), at most `maxMs`: the work a phase leaves behind (garbage collection of a mass join,
+ * jobs it scheduled) is not billed to the next phase's measurements. The same rule for every target.
+ */
+async function settleCpu(s, { maxPct = 10, windowMs = 1000, maxMs = 15_000 } = {}) {
+  const t0 = performance.now();
+  let last = null;
+  while (performance.now() - t0 < maxMs) {
+    const m = await s.meter().begin();
+    await sleep(windowMs);
+    const c = await m.end();
+    const workers = s.workers.reduce((a, w) => a + (c.perProcPct[w.key] ?? 0), 0);
+    last = { workersPct: round(workers, 1), generatorsPct: c.generatorsPct };
+    if (workers < maxPct && c.generatorsPct < maxPct) return { ms: round(performance.now() - t0), ...last, timedOut: false };
+  }
+  return { ms: round(performance.now() - t0), ...last, timedOut: true };
+}
+
 /** Per-operation figures from a meter window. */
 function costPer(cost, ops, kind) {
   if (!ops) return {};
@@ -316,6 +335,9 @@ export async function fanout(ctx, s, prior) {
   };
   ctx.log(`  mass join ${s.target}: ${c.ok} joins into ${rooms.length} rooms in ${massJoin.allJoinedMs} ms, ${massJoin.joinDeliveries} join deliveries (one broadcast per join: ${naive}), quiet after ${massJoin.quietAfterMs} ms`);
   await sleep(S.settleMs);
+  // What the mass join left behind (its garbage, above all) must not be billed to the first rate.
+  massJoin.settle = await settleCpu(s);
+  if (massJoin.settle.timedOut) ctx.warn(`${s.target} fan-out: workers or generators still busy ${massJoin.settle.ms} ms after the mass join (workers ${massJoin.settle.workersPct} %, generators ${massJoin.settle.generatorsPct} % of a core)`);
 
   const equal = [];
   for (const perRoom of S.fanoutRates) {
