@@ -7,7 +7,7 @@
 //   csr:     reconnect carries Socket.IO's pid/offset; if socket.recovered the server restored
 //            rooms and sent missed packets, else the client joins again (and knows it lost state).
 
-import { HoleWait } from '../../packages/client/dist/hole-wait.js';
+import { DEFAULT_HOLE_WAIT_MAX_MS, DEFAULT_HOLE_WAIT_MS, HoleWait, LATE_COPY_WINDOW_MS } from '../../packages/client/dist/hole-wait.js';
 
 function waitSession(socket, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
@@ -75,13 +75,10 @@ function resetSeq(c, seq) {
 // from how late broadcasts arrive — then fetch what is missing with room:catchup. Events that
 // arrive this way are counted (gapFilled): each one is a broadcast that was lost or later than the
 // wait (then its broadcast shows up as a duplicate).
-const HOLE_WAIT_MS = 300;
-const HOLE_WAIT_MAX_MS = 5000;
-const LATE_COPY_WINDOW_MS = 10_000;
 
 function armHole(c, s) {
   if (c.holeTimer || c.filling || c.replaying || c.socket !== s) return;
-  c.holeWait ??= new HoleWait(HOLE_WAIT_MS, HOLE_WAIT_MAX_MS, Date.now, Math.random);
+  c.holeWait ??= new HoleWait(DEFAULT_HOLE_WAIT_MS, DEFAULT_HOLE_WAIT_MAX_MS, Date.now, Math.random);
   c.holeSince ||= Date.now();
   c.holeTimer = setTimeout(() => {
     c.holeTimer = null;

@@ -12,7 +12,7 @@ import { IdentityStore, randomId } from './identity.js';
 import { Inbox } from './inbox.js';
 import { Room, type RoomHost } from './room.js';
 import { DEFAULT_DELIVERY_HOLD_MS } from './delivery.js';
-import { DEFAULT_HOLE_WAIT_MAX_MS } from './hole-wait.js';
+import { DEFAULT_HOLE_WAIT_MAX_MS, DEFAULT_HOLE_WAIT_MS } from './hole-wait.js';
 import { resolveStorage } from './storage.js';
 import type {
   ClientEvents,
@@ -49,7 +49,7 @@ interface Settings {
 
 function resolveSettings(options: TetherClientOptions): Settings {
   return {
-    holeWaitMs: options.holeWaitMs ?? 300,
+    holeWaitMs: options.holeWaitMs ?? DEFAULT_HOLE_WAIT_MS,
     holeWaitMaxMs: options.holeWaitMaxMs ?? DEFAULT_HOLE_WAIT_MAX_MS,
     deliveryHoldMs: options.deliveryHoldMs ?? DEFAULT_DELIVERY_HOLD_MS,
     catchupLimit: options.catchupLimit ?? 500,

@@ -13,6 +13,10 @@
 export const HOLE_WAIT_HALF_LIFE_MS = 30_000;
 /** Default cap of the learned wait (TetherClientOptions.holeWaitMaxMs). */
 export const DEFAULT_HOLE_WAIT_MAX_MS = 5000;
+/** Default floor of the wait (TetherClientOptions.holeWaitMs). */
+export const DEFAULT_HOLE_WAIT_MS = 300;
+/** How long after a catch-up a live copy of what it fetched still counts as late (not as a resend). */
+export const LATE_COPY_WINDOW_MS = 10_000;
 
 export class HoleWait {
   private lateMs = 0;

@@ -2,15 +2,12 @@ import type { RoomHead, RoomStatePayload } from '@tether/protocol';
 import { backoffDelay } from './backoff.js';
 import { DEFAULT_DELIVERY_HOLD_MS, DeliveryGate } from './delivery.js';
 import { ClientError, toClientError } from './errors.js';
-import { DEFAULT_HOLE_WAIT_MAX_MS, HoleWait } from './hole-wait.js';
+import { DEFAULT_HOLE_WAIT_MAX_MS, HoleWait, LATE_COPY_WINDOW_MS } from './hole-wait.js';
 import { ReorderBuffer } from './reorder.js';
 import type { RoomHost } from './host.js';
 import type { JoinOptions, SequencedEntry } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/** How long after a catch-up a live copy of what it fetched still counts as late (not as a resend). */
-const LATE_COPY_WINDOW_MS = 10_000;
 
 /** What the sync machine drives in its room handle. */
 export interface SyncTarget {
