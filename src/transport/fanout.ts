@@ -33,7 +33,8 @@ export class SocketConn implements Conn {
     return this.socket.data;
   }
   get address(): string {
-    return this.addressOf(this.socket.request);
+    // The handshake resolves it from the request (released once the connection is up).
+    return (this.socket.data as Partial<ConnData>).address ?? this.addressOf(this.socket.request);
   }
   get connected(): boolean {
     return this.socket.connected;

@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import { ServerResponse, type Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
@@ -43,6 +43,7 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
     serveClient: false,
   });
   coalesceFlushes(io);
+  releaseUpgradeResponses(io);
   // "-json": the channel changed with the parser, so a worker of an older version (msgpack)
   // never tries to decode these messages during a rolling deploy, nor these workers theirs.
   const channelPrefix = `${config.redis.keyPrefix}-io-json`;
@@ -98,6 +99,27 @@ function coalesceFlushes(io: TetherServer): void {
     if (!s) return;
     corked.delete(socket);
     s.uncork();
+  });
+}
+
+/**
+ * engine.io answers a WebSocket upgrade through a stand-in response that keeps the upgrade request
+ * and stays referenced by a `close` listener on the TCP socket for the connection's whole life. Its
+ * job ends with the engine handshake: it lets go of the request then, so that releasing the
+ * request once the namespace handshake has read it (connection.ts) frees it.
+ */
+function releaseUpgradeResponses(io: TetherServer): void {
+  type Response = { req?: unknown };
+  const responses = new WeakMap<object, Response>();
+  io.engine.use((req: object, res: Response, next: () => void) => {
+    if (!(res instanceof ServerResponse)) responses.set(req, res);
+    next();
+  });
+  io.engine.on('connection', (socket: { request?: object }) => {
+    const res = socket.request ? responses.get(socket.request) : undefined;
+    if (!res) return;
+    responses.delete(socket.request!);
+    res.req = undefined;
   });
 }
 

@@ -35,11 +35,11 @@ export const FAST_WINDOWS: Record<string, string> = {
 };
 
 /** Spawns `node dist/main.js` (one real worker process) and waits until /readyz says ready. */
-export async function startWorker(opts: { redisUrl: string; prefix: string; nodeId?: string; port?: number; env?: Record<string, string> }): Promise<Worker> {
+export async function startWorker(opts: { redisUrl: string; prefix: string; nodeId?: string; port?: number; env?: Record<string, string>; nodeArgs?: string[] }): Promise<Worker> {
   const port = opts.port ?? (await freePort());
   const nodeId = opts.nodeId ?? `w${port}`;
   const child = track(
-    spawn(process.execPath, [MAIN], {
+    spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
         HOST: '127.0.0.1',

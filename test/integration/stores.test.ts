@@ -102,7 +102,7 @@ function fakeConn(data: Partial<ConnData> & { clientId: string; epoch: number })
   const rooms = new Set<string>();
   return {
     id: `sock-${data.clientId}-${data.epoch}`,
-    data: { userId: null, name: 'n', nodeInstance: 'i', connectedAt: 0, roomId: null, programRooms: [], replaced: false, ...data },
+    data: { userId: null, name: 'n', nodeInstance: 'i', connectedAt: 0, roomId: null, programRooms: [], replaced: false, address: '127.0.0.1', ...data },
     address: '10.0.0.1',
     connected: true,
     got,
