@@ -1,4 +1,4 @@
-import { createClient, createCluster, createSentinel } from 'redis';
+import { createClient, createCluster, createSentinel } from '@redis/client';
 import { Cluster as IoCluster, Redis as IoRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'bullmq';
 import type { RedisConfig, RedisNode } from '../config/index.js';
