@@ -18,10 +18,11 @@ else
   issued = 1
 end
 local epoch = redis.call('HINCRBY', s, 'epoch', 1)
-if issued == 1 then
-  redis.call('HSET', s, 'tokenHash', ARGV[2], 'createdAt', ARGV[6], 'socketId', ARGV[4], 'nodeId', ARGV[5], 'userId', ARGV[3], 'status', 'connected', 'connectedAt', ARGV[6])
-else
-  redis.call('HSET', s, 'socketId', ARGV[4], 'nodeId', ARGV[5], 'userId', ARGV[3], 'status', 'connected', 'connectedAt', ARGV[6])
-end
+local f = {'socketId', ARGV[4], 'nodeId', ARGV[5], 'status', 'connected', 'connectedAt', ARGV[6]}
+if issued == 1 then f[#f + 1] = 'tokenHash'; f[#f + 1] = ARGV[2] end
+-- A guest's session has no userId field (readers take a missing one as ''): one field less per
+-- idle guest. A guest session that signs in becomes the user's (the owner check above).
+if ARGV[3] ~= '' then f[#f + 1] = 'userId'; f[#f + 1] = ARGV[3] end
+redis.call('HSET', s, unpack(f))
 redis.call('PEXPIRE', s, ARGV[7])
 return {1, epoch, issued, cur[3] or '', cur[4] or '', cur[5] or '', cur[6] or ''}
