@@ -37,7 +37,7 @@ const RELEASED = Object.freeze({}) as Record<string, never>;
  * What the handshake middleware read is not read again — the upgrade request (its headers, parser
  * and socket state), the handshake's auth (a JWT, a session token), its query, URL and date
  * string: released, an idle connection keeps only what it uses (Socket.IO's own memory advice;
- * about 1.2 KB per connection measured). The address limits need later was kept in the
+ * about 1.5 KB per connection measured). The address limits need later was kept in the
  * connection's data.
  */
 function releaseHandshake(socket: TetherSocket): void {

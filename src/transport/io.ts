@@ -105,21 +105,23 @@ function coalesceFlushes(io: TetherServer): void {
 /**
  * engine.io answers a WebSocket upgrade through a stand-in response that keeps the upgrade request
  * and stays referenced by a `close` listener on the TCP socket for the connection's whole life. Its
- * job ends with the engine handshake: it lets go of the request then, so that releasing the
- * request once the namespace handshake has read it (connection.ts) frees it.
+ * job (headers that middlewares set) ends when engine.io calls its `writeHead`, right before the
+ * socket goes to ws: it lets go of the request there — for a direct WebSocket connection and for a
+ * polling one that upgrades alike — so that releasing the request once the namespace handshake
+ * has read it (connection.ts) frees it.
  */
 function releaseUpgradeResponses(io: TetherServer): void {
-  type Response = { req?: unknown };
-  const responses = new WeakMap<object, Response>();
-  io.engine.use((req: object, res: Response, next: () => void) => {
-    if (!(res instanceof ServerResponse)) responses.set(req, res);
+  type Response = { req?: unknown; writeHead(...args: unknown[]): unknown };
+  io.engine.use((_req: unknown, res: Response, next: () => void) => {
+    if (!(res instanceof ServerResponse)) {
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: Response, ...args: unknown[]) {
+        const out = writeHead.apply(this, args);
+        this.req = undefined;
+        return out;
+      };
+    }
     next();
-  });
-  io.engine.on('connection', (socket: { request?: object }) => {
-    const res = socket.request ? responses.get(socket.request) : undefined;
-    if (!res) return;
-    responses.delete(socket.request!);
-    res.req = undefined;
   });
 }
 

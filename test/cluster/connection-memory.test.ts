@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { startWorker, type Worker } from '../helpers/workers.ts';
-import { closeAll, connect, createRoomHttp, ok, request, signJwt, type TestSocket } from '../helpers/clients.ts';
+import { closeAll, connect, createRoomHttp, ok, request, signJwt, until, type TestSocket } from '../helpers/clients.ts';
 
 const PROBE = fileURLToPath(new URL('../helpers/upgrade-probe.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tether-upgrade-probe-'));
@@ -54,7 +54,8 @@ test('a connected client no longer holds its upgrade request; address, password 
   let participants = 0;
   for (let i = 0; i < N; i++) {
     const auth = i % 2 ? { token: await signJwt({ sub: `u${i}`, name: `user ${i}` }) } : {};
-    const c = await connect(w.url, { auth });
+    // Every fourth starts on long-polling and upgrades, as socket.io-client does by default.
+    const c = await connect(w.url, { auth, ...(i % 4 === 3 ? { transports: ['polling', 'websocket'] as ('polling' | 'websocket')[] } : {}) });
     // A password join reads the client's address (per-address attempt budget) after the request is gone.
     participants = (await ok(c.socket, 'room:join', { roomCode: room.code, password: 'hunter2' })).participants.length;
     sockets.push(c.socket);
@@ -66,6 +67,7 @@ test('a connected client no longer holds its upgrade request; address, password 
   const wrong = await request(sockets[0]!, 'room:join', { roomCode: room.code, password: 'nope' });
   assert.equal(!wrong.ok && wrong.error.code, 'INVALID_PASSWORD');
 
+  await until(() => sockets.every((s) => s.io.engine.transport.name === 'websocket'), 10_000, 'every polling client upgraded');
   const p = await probe();
   assert.ok(p.upgrades >= N, `the probe saw ${p.upgrades} upgrades for ${N} connections`);
   // Without the release every live connection keeps its request: alive would be ≥ N.
