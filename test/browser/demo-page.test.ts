@@ -54,6 +54,11 @@ const system = (page: Page) => page.locator('#messages li.sys').allTextContents(
 const members = (page: Page) =>
   page.locator('#members li').evaluateAll((lis) => lis.map((li) => `${li.querySelector('.name')?.textContent}:${li.querySelector('.presence')?.textContent}`));
 const connText = (page: Page) => page.locator('#conn-text').innerText();
+/**
+ * The page's module loads the SDK bundle with a dynamic import, which the load event does not wait
+ * for; it enables the lobby's buttons once it has filled the lobby in and listens to them.
+ */
+const lobbyReady = (page: Page) => page.waitForSelector('#join-btn:not([disabled])');
 const clientIdOf = (page: Page) => page.evaluate(() => (window as unknown as { tetherDemo: { client: { clientId: string } } }).tetherDemo.client.clientId);
 
 async function say(page: Page, text: string): Promise<void> {
@@ -75,6 +80,7 @@ test('demo page: chat both ways, a network cut caught up exactly once, a reload 
   const index = await ann.goto(`${w1.url}/`);
   assert.equal(index?.status(), 200);
   assert.match(index!.headers()['content-security-policy'] ?? '', /default-src 'self'/);
+  await lobbyReady(ann);
   await ann.fill('#name', 'Ann');
   await ann.click('#create-btn');
   await ann.waitForSelector('#room:not([hidden])');
@@ -83,6 +89,7 @@ test('demo page: chat both ways, a network cut caught up exactly once, a reload 
   await eventually('Ann connected', () => connText(ann), (t) => t.startsWith('Online · worker w0'));
 
   await bob.goto(`${w2.url}/?room=${code}`);
+  await lobbyReady(bob);
   assert.equal(await bob.inputValue('#code'), code, 'the share link fills the code in');
   await bob.fill('#name', 'Bob');
   await bob.click('#join-btn');
@@ -174,6 +181,7 @@ test('assets, security headers, and a server without DEMO_ROOMS: the page joins 
   assert.equal(created.status, 404, 'no demo room creation unless DEMO_ROOMS=true');
   const page = await browser!.context.newPage();
   await page.goto(`${plain!.url}/`);
+  await lobbyReady(page);
   await page.fill('#name', 'Cy');
   await page.click('#create-btn');
   await eventually('the page says creation is off', () => page.textContent('#lobby-error'), (t) => /turned off on this server \(DEMO_ROOMS\)/.test(t ?? ''));

@@ -124,6 +124,9 @@ function busy(on) {
   el.joinBtn.disabled = on;
   el.createBtn.disabled = on;
 }
+// The buttons come disabled in the HTML: until this script has loaded the SDK and filled the lobby
+// in, a click would submit the form natively (a page reload) and lose what was typed.
+busy(false);
 function nameOrComplain() {
   const name = el.name.value.trim();
   if (!name) {
