@@ -98,11 +98,11 @@ export async function createApp(config: Config): Promise<App> {
   // Transport.
   const http = createHttp(config, log);
   const marks = new BroadcastMarks();
-  const { server: io, subscribed } = createIo(http.server, config, redis, log, marks);
+  const { server: io, subscribed, envelope } = createIo(http.server, config, redis, log, marks);
   const nsp = io.of(NAMESPACE);
   drain = new Drain(config, nsp, log);
   gateHandshakes(http.server, drain);
-  const fanout = new SocketIoFanout(nsp, addressOf, marks, subscribed);
+  const fanout = new SocketIoFanout(nsp, addressOf, marks, subscribed, envelope);
 
   // Liveness first: connections are indexed under its instance from the first handshake on.
   const liveness = new NodeLiveness(config.nodeId, redis.commands, keys, log, (oldInstance: string) => {

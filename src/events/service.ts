@@ -40,8 +40,12 @@ export class EventService {
     const dataJson = this.encodeData(req.data);
     // Built as text so Lua can splice the seq in without re-encoding app data.
     const payloadJson = `{"roomId":${JSON.stringify(req.roomId)},"type":${JSON.stringify(req.type)},"data":${dataJson},"from":${JSON.stringify(req.from)},"ts":${ts}}`;
+    // The script broadcasts the event itself where the transport lets it (in seq order on every
+    // worker); otherwise it is emitted below, once appended.
+    const dropped = req.type === this.config.events.testDropBroadcastType;
+    const broadcast = dropped ? null : this.fanout.fromScript(req.roomId, 'room:event');
     const appended = await this.store
-      .append({ roomId: req.roomId, from: req.from, dedupKey: req.dedupKey, payloadJson, requireMember: req.requireMember, budget: req.budget })
+      .append({ roomId: req.roomId, from: req.from, dedupKey: req.dedupKey, payloadJson, requireMember: req.requireMember, budget: req.budget, broadcast })
       .catch((err: unknown) => {
         if (err instanceof TetherError && err.code === 'RATE_LIMITED') metrics.rateLimited.inc({ kind: 'publish' });
         throw err;
@@ -55,8 +59,10 @@ export class EventService {
     }
     if (appended.trimmed > 0) metrics.eventLogTrimmed.inc(appended.trimmed);
     metrics.eventsPublished.inc({ source: req.source });
-    const event: RoomEvent = { roomId: req.roomId, seq: appended.seq, type: req.type, data: req.data ?? null, from: req.from, ts };
-    if (req.type !== this.config.events.testDropBroadcastType) this.fanout.toRoom(req.roomId, 'room:event', event);
+    if (!dropped && !broadcast) {
+      const event: RoomEvent = { roomId: req.roomId, seq: appended.seq, type: req.type, data: req.data ?? null, from: req.from, ts };
+      this.fanout.toRoom(req.roomId, 'room:event', event);
+    }
     end();
     return { seq: appended.seq, duplicate: false };
   }

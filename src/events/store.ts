@@ -3,7 +3,8 @@ import type { CatchupResult, LogEntry } from '@tether/protocol';
 import type { RedisCommands } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { incarnationOf } from '../rooms/model.js';
-import type { Scripts } from '../redis/scripts.js';
+import { broadcastArgs, type Scripts } from '../redis/scripts.js';
+import type { ScriptBroadcast } from '../fanout/port.js';
 
 export type Appended = { duplicate: false; seq: number; trimmed: number } | { duplicate: true; seq: number; original: LogEntry | null };
 
@@ -26,15 +27,17 @@ export class EventStore {
   /**
    * Appends one room:event (payload JSON text without seq) unless its dedup key was seen.
    * `budget`: whose per-room publisher bucket it takes (null: no per-room budgets, for services).
+   * `broadcast`: the script also broadcasts the appended event (not a duplicate) this way.
    * Throws RATE_LIMITED (with retryAfterMs), ROOM_NOT_FOUND, NOT_IN_ROOM.
    */
-  async append(a: { roomId: string; from: string; dedupKey: string | null; payloadJson: string; requireMember: boolean; budget: string | null }): Promise<Appended> {
+  async append(a: { roomId: string; from: string; dedupKey: string | null; payloadJson: string; requireMember: boolean; budget: string | null; broadcast: ScriptBroadcast | null }): Promise<Appended> {
     const k = this.keys.room(a.roomId);
     const e = this.config.events;
     const l = this.config.limits;
     const reply = (await this.scripts.call('publish', [...this.keys.roomState(a.roomId), k.log, k.dedup, k.dedupAge, k.publishBucket, k.publisherBucket(a.budget ?? '-')], [
       a.from, a.dedupKey ?? '', a.payloadJson, e.catchupMaxEvents, e.catchupTtlMs, e.dedupTtlMs, this.config.rooms.ttlMs, a.requireMember ? 1 : 0,
       a.budget ? l.roomPublishRatePerSec : 0, l.roomPublishBurst, a.budget ? e.publishRatePerSec : 0, e.publishBurst,
+      ...broadcastArgs(a.broadcast),
     ]))!;
     if (reply[0] === 2) return { duplicate: true, seq: Number(reply[1]), original: reply[2] ? (JSON.parse(String(reply[2])) as LogEntry) : null };
     return { duplicate: false, seq: Number(reply[1]), trimmed: Number(reply[2]) };

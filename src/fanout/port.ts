@@ -1,4 +1,4 @@
-import type { RoomClosed, ServerToClientEvents } from '@tether/protocol';
+import type { RoomClosed, SequencedName, ServerToClientEvents } from '@tether/protocol';
 
 /**
  * What domains see of the transport. Domain services and handlers emit through these interfaces
@@ -50,9 +50,25 @@ export interface Conn {
   closeTransport(): void;
 }
 
+/**
+ * A broadcast to a room that the Redis script appending its event sends itself, in the same step:
+ * `channel` gets `head`, the logged payload (the event JSON with its seq), then `tail`.
+ */
+export interface ScriptBroadcast {
+  channel: string;
+  head: string;
+  tail: string;
+}
+
 export interface Fanout {
   /** To every connection in the room on every worker. */
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void;
+  /**
+   * How the script that appends `event` to the room's log broadcasts it itself, so that every
+   * worker receives the room's sequenced events in seq order; null where the transport cannot (the
+   * caller then broadcasts with toRoom once the script has returned).
+   */
+  fromScript(roomId: string, event: SequencedName, except?: { connId: string }): ScriptBroadcast | null;
   /** To this worker's connections in the room only (what this worker read from Redis for them). */
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void;
   /** To one connection, wherever it lives. */

@@ -97,7 +97,7 @@ export class MembershipService {
     const { fresh } = await claimed;
     let admitted;
     try {
-      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now());
+      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now(), this.fanout.fromScript(roomId, 'room:participant:joined', { connId: conn.id }));
     } catch (err) {
       if (fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
       throw err;
@@ -120,7 +120,7 @@ export class MembershipService {
       if (admitted.flushGeneration > 0) await this.scheduleFlush(roomId, admitted.flushGeneration);
     } else {
       metrics.eventsPublished.inc({ source: 'system' });
-      this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+      if (!admitted.broadcast) this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
     }
     // The state goes out before the stream (the ack carries it too; `stateEvent: false` keeps it to the ack).
     if (input.stateEvent !== false) conn.emit('room:state', admitted.state);
@@ -223,10 +223,11 @@ export class MembershipService {
 
   /** Removes the member now. false: a newer connection of the client rejoined meanwhile (its seat stays). */
   private async removeNow(roomId: string, clientId: string, epoch: number): Promise<boolean> {
-    const left = await this.store.remove(roomId, clientId, { mode: 'leave', epoch, reason: 'left' });
+    const broadcast = this.fanout.fromScript(roomId, 'room:participant:left');
+    const left = await this.store.remove(roomId, clientId, { mode: 'leave', epoch, reason: 'left' }, broadcast);
     if (!left) return false;
     metrics.eventsPublished.inc({ source: 'system' });
-    this.fanout.toRoom(roomId, 'room:participant:left', left);
+    if (!broadcast) this.fanout.toRoom(roomId, 'room:participant:left', left);
     this.webhooks.relayRoomSoon(roomId);
     await this.sessions.clearRoom(clientId, roomId);
     return true;
@@ -278,7 +279,8 @@ export class MembershipService {
    * hearing the room, and its session forgets the room.
    */
   async kick(roomId: string, clientId: string): Promise<{ roomId: string; clientId: string; seq: number }> {
-    const left = await this.store.remove(roomId, clientId, { mode: 'kick', epoch: 0, reason: 'kicked' });
+    // Broadcast here, not by the script: the kicked connection hears it before room:closed.
+    const left = await this.store.remove(roomId, clientId, { mode: 'kick', epoch: 0, reason: 'kicked' }, null);
     if (!left) throw new TetherError('NOT_IN_ROOM');
     metrics.eventsPublished.inc({ source: 'system' });
     this.fanout.toRoom(roomId, 'room:participant:left', left);
@@ -348,14 +350,15 @@ export class MembershipService {
    * moved on. `relay: false`: the caller relays the room's webhook outbox once for several.
    */
   async evict(job: { clientId: string; roomId: string; epoch: number }, opts: { relay: boolean } = { relay: true }): Promise<'done' | 'stale'> {
-    const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }).catch((err: unknown) => {
+    const broadcast = this.fanout.fromScript(job.roomId, 'room:participant:left');
+    const left = await this.store.remove(job.roomId, job.clientId, { mode: 'evict', epoch: job.epoch, reason: 'evicted' }, broadcast).catch((err: unknown) => {
       if (err instanceof TetherError && (err.code === 'NOT_IN_ROOM' || err.code === 'ROOM_NOT_FOUND')) return null;
       throw err;
     });
     if (!left) return 'stale';
     metrics.graceEvictions.inc();
     metrics.eventsPublished.inc({ source: 'system' });
-    this.fanout.toRoom(job.roomId, 'room:participant:left', left);
+    if (!broadcast) this.fanout.toRoom(job.roomId, 'room:participant:left', left);
     // Awaited here (not in the background): the job retries if the relay fails.
     if (opts.relay) await this.webhooks.relayRoom(job.roomId);
     await this.sessions.clearRoom(job.clientId, job.roomId, job.epoch);
@@ -365,11 +368,12 @@ export class MembershipService {
 
   /** The flush job: one room:presence batch with every change since the last one. */
   async flush(roomId: string): Promise<'done' | 'stale'> {
-    const flushed = await this.store.flush(roomId);
+    const broadcast = this.fanout.fromScript(roomId, 'room:presence');
+    const flushed = await this.store.flush(roomId, broadcast);
     if (!flushed) return 'stale';
     metrics.reconnectFlushBatchSize.observe(flushed.changes);
     metrics.eventsPublished.inc({ source: 'system' });
-    this.fanout.toRoom(roomId, 'room:presence', flushed.batch);
+    if (!broadcast) this.fanout.toRoom(roomId, 'room:presence', flushed.batch);
     return 'done';
   }
 

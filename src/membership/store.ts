@@ -1,7 +1,8 @@
 import { webhookFilter, type Config } from '../config/index.js';
 import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
+import { broadcastArgs, type Scripts } from '../redis/scripts.js';
+import type { ScriptBroadcast } from '../fanout/port.js';
 import { participant, roomState } from '../rooms/model.js';
 
 export interface Admitted {
@@ -13,6 +14,8 @@ export interface Admitted {
   batched: boolean;
   /** >0: a flush must be scheduled under this generation. */
   flushGeneration: number;
+  /** The script broadcast the joined event (it was given a broadcast and appended one). */
+  broadcast: boolean;
 }
 
 export type RejoinRead =
@@ -47,14 +50,14 @@ export class MembershipStore {
   /**
    * Admits a member atomically (existence, capacity, membership) and announces it: a sequenced
    * joined event, or — in a room of JOIN_BATCH_THRESHOLD members or more — the pending set of the
-   * next presence batch. null: already a member.
+   * next presence batch. null: already a member. `broadcast`: the script broadcasts the joined event.
    */
-  async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number): Promise<Admitted | null> {
+  async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number, broadcast: ScriptBroadcast | null): Promise<Admitted | null> {
     const e = this.config.events;
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), k.log, k.hooks, k.flush], [
       m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
-      this.config.sessions.joinBatchThreshold, this.flushTtlMs,
+      this.config.sessions.joinBatchThreshold, this.flushTtlMs, ...broadcastArgs(broadcast),
     ]);
     if (!reply || reply[0] === 2) return null;
     return {
@@ -63,18 +66,20 @@ export class MembershipStore {
       state: roomState(reply[3], reply[4], reply[5], now),
       batched: reply[6] === 1,
       flushGeneration: Number(reply[7] ?? 0),
+      broadcast: broadcast !== null,
     };
   }
 
   /**
    * Removes a member and appends room:participant:left. `evict` only removes a member still away
    * under `epoch`; `leave` refuses when a newer connection rejoined. null: stale (nothing done).
+   * `broadcast`: the script broadcasts the left event.
    */
-  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }): Promise<ParticipantLeft | null> {
+  async remove(roomId: string, clientId: string, how: { mode: 'leave' | 'evict' | 'kick'; epoch: number; reason: ParticipantLeft['reason'] }, broadcast: ScriptBroadcast | null): Promise<ParticipantLeft | null> {
     const e = this.config.events;
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('leaveRoom', [...this.keys.roomState(roomId), k.log, k.hooks, k.away], [
-      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
+      clientId, how.mode, how.epoch, how.reason, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config), ...broadcastArgs(broadcast),
     ]);
     if (!reply) return null;
     return { ...(JSON.parse(String(reply[2])) as Omit<ParticipantLeft, 'seq'>), seq: Number(reply[1]) };
@@ -120,10 +125,10 @@ export class MembershipStore {
     return { due, nextEvictAt: reply[1] === '' ? null : Number(reply[1]), more: reply[2] === 1 };
   }
 
-  /** The batched presence flush: one room:presence with every change since the last one, or null. */
-  async flush(roomId: string): Promise<{ batch: PresenceBatch; changes: number } | null> {
+  /** The batched presence flush: one room:presence with every change since the last one, or null. `broadcast`: the script broadcasts it. */
+  async flush(roomId: string, broadcast: ScriptBroadcast | null): Promise<{ batch: PresenceBatch; changes: number } | null> {
     const k = this.keys.room(roomId);
-    const reply = await this.scripts.run('flushPresence', [...this.keys.roomState(roomId), k.flush, k.log], [this.config.events.catchupMaxEvents, this.config.events.catchupTtlMs]);
+    const reply = await this.scripts.run('flushPresence', [...this.keys.roomState(roomId), k.flush, k.log], [this.config.events.catchupMaxEvents, this.config.events.catchupTtlMs, ...broadcastArgs(broadcast)]);
     if (reply[0] !== 1) return null;
     return { batch: { ...(JSON.parse(String(reply[2])) as Omit<PresenceBatch, 'seq'>), seq: Number(reply[1]) }, changes: Number(reply[3]) };
   }

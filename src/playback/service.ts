@@ -55,22 +55,24 @@ export class PlaybackService {
 
   async command(roomId: string, clientId: string, action: PlaybackAction, input: CommandInput = {}): Promise<PlaybackEvent> {
     const now = this.now();
-    const result = await this.store.command(roomId, { clientId, action, trackId: input.trackId, positionMs: input.positionMs, now });
+    const broadcast = this.fanout.fromScript(roomId, `playback:${action}`);
+    const result = await this.store.command(roomId, { clientId, action, trackId: input.trackId, positionMs: input.positionMs, now, broadcast });
     if (!result.applied) throw new TetherError('INVALID_PAYLOAD', `nothing is loaded to ${action}; send playback:start first`);
     metrics.playbackCommands.inc({ action });
     metrics.eventsPublished.inc({ source: 'client' });
-    this.fanout.toRoom(roomId, `playback:${action}`, result.event);
+    if (!broadcast) this.fanout.toRoom(roomId, `playback:${action}`, result.event);
     if (result.playing) await this.startSyncChain(roomId, result.generation, result.startAtServerTime, now);
     return result.event;
   }
 
   async grant(roomId: string, hostClientId: string, targetClientId: string, allowed: boolean): Promise<PlaybackControlChanged> {
-    const result = await this.store.grant(roomId, { hostClientId, targetClientId, allowed });
+    const broadcast = this.fanout.fromScript(roomId, 'playback:control');
+    const result = await this.store.grant(roomId, { hostClientId, targetClientId, allowed, broadcast });
     if (result.status === 'not_a_member') throw new TetherError('NOT_IN_ROOM', `${targetClientId} is not a member of this room`);
     if (result.status === 'host_keeps_control') throw new TetherError('INVALID_PAYLOAD', 'the host always controls playback');
     metrics.playbackCommands.inc({ action: 'grant' });
     metrics.eventsPublished.inc({ source: 'client' });
-    this.fanout.toRoom(roomId, 'playback:control', result.event);
+    if (!broadcast) this.fanout.toRoom(roomId, 'playback:control', result.event);
     return result.event;
   }
 

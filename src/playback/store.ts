@@ -1,7 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { PlaybackControlChanged, PlaybackEvent } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
-import { flatToObject, type Scripts } from '../redis/scripts.js';
+import { broadcastArgs, flatToObject, type Scripts } from '../redis/scripts.js';
+import type { ScriptBroadcast } from '../fanout/port.js';
 import { MAX_SYNC_BUFFER_MS, MIN_SYNC_BUFFER_MS, type PlaybackAction } from './rules.js';
 
 export type CommandResult = { applied: false } | { applied: true; event: PlaybackEvent; generation: number; playing: boolean; startAtServerTime: number };
@@ -21,11 +22,12 @@ export class PlaybackStore {
   }
 
   /** Permission, buffer from the room's RTTs, state and seq'd log entry in one step. Throws UNAUTHORIZED / NOT_IN_ROOM / ROOM_NOT_FOUND. */
-  async command(roomId: string, a: { clientId: string; action: PlaybackAction; trackId?: string | undefined; positionMs?: number | undefined; now: number }): Promise<CommandResult> {
+  async command(roomId: string, a: { clientId: string; action: PlaybackAction; trackId?: string | undefined; positionMs?: number | undefined; now: number; broadcast: ScriptBroadcast | null }): Promise<CommandResult> {
     const e = this.config.events;
     const reply = (await this.scripts.call('playbackCommand', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
       a.clientId, a.action, a.trackId ?? '', a.positionMs === undefined ? '' : Math.round(a.positionMs), a.now,
       this.config.playback.defaultRttMs, MIN_SYNC_BUFFER_MS, MAX_SYNC_BUFFER_MS, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+      ...broadcastArgs(a.broadcast),
     ]))!;
     if (reply[0] === 0) return { applied: false };
     return {
@@ -37,10 +39,10 @@ export class PlaybackStore {
     };
   }
 
-  async grant(roomId: string, a: { hostClientId: string; targetClientId: string; allowed: boolean }): Promise<GrantResult> {
+  async grant(roomId: string, a: { hostClientId: string; targetClientId: string; allowed: boolean; broadcast: ScriptBroadcast | null }): Promise<GrantResult> {
     const e = this.config.events;
     const reply = (await this.scripts.call('playbackGrant', [...this.keys.roomState(roomId), this.keys.room(roomId).log], [
-      a.hostClientId, a.targetClientId, a.allowed ? 1 : 0, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs,
+      a.hostClientId, a.targetClientId, a.allowed ? 1 : 0, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, ...broadcastArgs(a.broadcast),
     ]))!;
     if (reply[0] === 0) return { status: 'not_a_member' };
     if (reply[0] === 2) return { status: 'host_keeps_control' };

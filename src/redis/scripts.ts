@@ -5,6 +5,7 @@ import { TetherError, type ErrorCode } from '@tether/protocol';
 import { metrics, timeRedis } from '../observability/metrics.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisCommands, RedisNodeCommands } from './client.js';
+import type { ScriptBroadcast } from '../fanout/port.js';
 
 /**
  * Lua scripts live in ./scripts/<name>-<numberOfKeys>.lua (BullMQ's convention). `--@include x`
@@ -100,6 +101,11 @@ function loadScripts(): Map<ScriptName, Script> {
 
 
 export type ScriptReply = number | string | null | ScriptReply[];
+
+/** The three ARGVs (channel head tail) of a script that broadcasts what it appends ('' = it does not). */
+export function broadcastArgs(b: ScriptBroadcast | null): [string, string, string] {
+  return b ? [b.channel, b.head, b.tail] : ['', '', ''];
+}
 
 /**
  * While a slot migrates, a multi-key command whose keys are split between the two masters (or not

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { RoomClosed } from '@tether/protocol';
-import type { Conn, ConnData, EventPayload, Fanout, ServerEvent } from '../fanout/port.js';
+import type { RoomClosed, SequencedName } from '@tether/protocol';
+import type { Conn, ConnData, EventPayload, Fanout, ScriptBroadcast, ServerEvent } from '../fanout/port.js';
 import type { BroadcastMarks } from './marks.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
@@ -70,6 +70,8 @@ export class SocketIoFanout implements Fanout {
     private readonly marks: BroadcastMarks,
     /** From the adapter: when a just-joined room's broadcasts reach this worker (see transport/io.ts). */
     private readonly subscribed: (room: string) => Promise<void> = async () => undefined,
+    /** From the adapter: the message a script publishes to broadcast (null: scripts cannot). */
+    private readonly envelope: ((room: string, event: string, except: readonly string[]) => ScriptBroadcast) | null = null,
   ) {
     marks.watch(nsp.adapter);
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
@@ -79,6 +81,10 @@ export class SocketIoFanout implements Fanout {
   toRoom<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>, except?: { connId: string }): void {
     const target = except ? this.nsp.to(socketRoom(roomId)).except(except.connId) : this.nsp.to(socketRoom(roomId));
     (target.emit as unknown as Emit)(event, payload);
+  }
+
+  fromScript(roomId: string, event: SequencedName, except?: { connId: string }): ScriptBroadcast | null {
+    return this.envelope ? this.envelope(socketRoom(roomId), event, except ? [except.connId] : []) : null;
   }
 
   toRoomLocal<E extends ServerEvent>(roomId: string, event: E, payload: EventPayload<E>): void {

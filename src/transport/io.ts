@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { BroadcastMarks } from './marks.js';
 import type { TetherServer } from './types.js';
+import type { ScriptBroadcast } from '../fanout/port.js';
 
 export interface TetherIo {
   server: TetherServer;
@@ -16,7 +17,21 @@ export interface TetherIo {
    * to (at once with the classic adapter, whose one pattern subscription covers every room).
    */
   subscribed(room: string): Promise<void>;
+  /**
+   * What a Lua script needs to broadcast a sequenced event to a Socket.IO room itself, as the
+   * adapter would (null where it cannot: on a Redis Cluster the room's channel lives in another
+   * slot than the room's keys).
+   */
+  envelope: ((room: string, event: string, except: readonly string[]) => ScriptBroadcast) | null;
 }
+
+
+/**
+ * The adapter uid scripts publish under. Each worker's adapter skips messages of its own uid (6
+ * random characters) and delivers every other one to its sockets in the room: a script's message
+ * reaches every worker, the one that ran the script included.
+ */
+const SCRIPT_UID = 'tether-log';
 
 /**
  * The Socket.IO server and its adapter — the one place that decides how broadcasts cross workers.
@@ -33,6 +48,15 @@ export interface TetherIo {
  * thing sharding is for. "dynamic-private" would add a channel per socket (a SSUBSCRIBE per
  * connect, thousands in a reconnect storm) for what Tether sends to one socket across workers: only
  * the takeover notice, which goes through the namespace channel instead.
+ *
+ * Room events in order: with the classic adapter the script that appends a sequenced event to a
+ * room's log also PUBLISHes its broadcast (`envelope`), in the same atomic step, so every worker
+ * receives a room's events in seq order — the one that ran the script too, through Redis like the others.
+ * A worker that emitted its own appends locally interleaved them with the other workers' at the
+ * pub/sub hop: a loaded worker reordered a busy room by hundreds of ms, every client of the room
+ * saw holes at once and fetched them with room:catchup, for events already on their way — more
+ * load on the loaded worker. On a Redis Cluster (a room's shard channel lives in another slot than
+ * its keys) and with REDIS_WAIT_REPLICAS the workers emit, once the script has returned.
  */
 export function createIo(httpServer: HttpServer, config: Config, redis: RedisConnections, log: Logger, marks: BroadcastMarks): TetherIo {
   const io: TetherServer = new Server(httpServer, {
@@ -55,7 +79,16 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
         parser: jsonParser(marks),
       }),
     );
-    return { server: io, subscribed: async () => undefined };
+    // The adapter's own message, `[uid, packet, opts]` in jsonParser's JSON, on the room's channel.
+    // Not with REDIS_WAIT_REPLICAS: an event is broadcast only once replicas hold it (the worker
+    // emits after the script's WAIT), or a failover could hand its seq to another event.
+    const nsp = JSON.stringify(NAMESPACE);
+    const envelope = (room: string, event: string, except: readonly string[]): ScriptBroadcast => ({
+      channel: `${channelPrefix}#${NAMESPACE}#${room}#`,
+      head: `[${JSON.stringify(SCRIPT_UID)},{"type":2,"data":[${JSON.stringify(event)},`,
+      tail: `],"nsp":${nsp}},{"rooms":[${JSON.stringify(room)}],"except":${JSON.stringify(except)},"flags":{}}]`,
+    });
+    return { server: io, subscribed: async () => undefined, envelope: config.redis.waitReplicas > 0 ? null : envelope };
   }
   // The sharded adapter has no parser option: it writes JSON.stringify of every message without
   // binary (Tether never sends binary) and reads JSON for what starts with '{' — the same JSON as
@@ -66,7 +99,7 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
   io.adapter(function (nsp: unknown) {
     return observeSharded(sharded(nsp), marks);
   } as unknown as typeof sharded);
-  return { server: io, subscribed };
+  return { server: io, subscribed, envelope: null };
 }
 
 /**

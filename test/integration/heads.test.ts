@@ -61,7 +61,7 @@ test('heads: once when a room settles; while it is busy only when this worker fe
   const events = new EventStore(config, client, scripts, keys);
   let n = 0;
   const publish = async () => {
-    const r = await events.append({ roomId, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${roomId}","type":"x","data":${n++},"from":"svc","ts":1}`, requireMember: false, budget: null });
+    const r = await events.append({ roomId, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${roomId}","type":"x","data":${n++},"from":"svc","ts":1}`, requireMember: false, budget: null, broadcast: null });
     assert.equal(r.duplicate, false);
     return r.seq;
   };

@@ -79,6 +79,10 @@ class FakeFanout implements Fanout {
   toRoom(roomId: string, event: string, payload: unknown) {
     this.sent.push({ to: `room:${roomId}`, event, payload });
   }
+  /** Scripts never broadcast here: every sequenced event goes through toRoom. */
+  fromScript() {
+    return null;
+  }
   toRoomLocal(roomId: string, event: string, payload: unknown) {
     this.sent.push({ to: `local:${roomId}`, event, payload });
   }
@@ -188,7 +192,7 @@ describe('stores against a real Redis', () => {
       await w.membership.rejoin(fakeConn({ clientId: m.clientId, epoch, roomId: room.code }), room.code, {});
       m.epoch = epoch;
     }
-    for (const m of members.slice(10, 15)) await w.store.remove(room.code, m.clientId, { mode: 'kick', epoch: 0, reason: 'kicked' });
+    for (const m of members.slice(10, 15)) await w.store.remove(room.code, m.clientId, { mode: 'kick', epoch: 0, reason: 'kicked' }, null);
     assert.equal(await raw.zCard(away), 15);
     // The window's job runs once every grace period ended (rewound here instead of waited for).
     for (const m of members.slice(15)) await raw.zAdd(away, { score: Date.now() - 1, value: m.clientId });
@@ -219,7 +223,7 @@ describe('stores against a real Redis', () => {
     // The replaced connection's rejoin arrives late: refused, the member keeps epoch e2.
     await assert.rejects(w.membership.rejoin(fakeConn({ clientId: 'stale-c', epoch: e1, roomId: room.code }), room.code, {}), (err: TetherError) => err.code === 'SESSION_REPLACED');
     // Its deliberate goodbye, processed late, does not take the seat.
-    assert.equal(await w.store.remove(room.code, 'stale-c', { mode: 'leave', epoch: e1, reason: 'left' }), null);
+    assert.equal(await w.store.remove(room.code, 'stale-c', { mode: 'leave', epoch: e1, reason: 'left' }, null), null);
     // Its away and its eviction find the epoch moved on.
     assert.equal(await w.store.markAway(room.code, 'stale-c', e1, Date.now() + 60_000), null);
     assert.equal(await w.membership.evict({ clientId: 'stale-c', roomId: room.code, epoch: e1 }), 'stale');
@@ -241,19 +245,19 @@ describe('stores against a real Redis', () => {
     assert.ok(away1 && away1.flushGeneration > 0, 'the first change requests a flush');
     const away2 = await w.store.markAway(room.code, 'f2', epochs[1]!, Date.now() + 60_000);
     assert.equal(away2?.flushGeneration, 0, 'one flush per window');
-    const first = await w.store.flush(room.code);
+    const first = await w.store.flush(room.code, null);
     assert.deepEqual(first?.batch.away.sort(), ['f1', 'f2']);
     // f1 comes back right after the flush took the set: the flag is gone, so this rejoin asks for the next flush.
     const e = await session(w.sessions, 'f1');
     const back = await w.store.rejoin(room.code, { clientId: 'f1', epoch: e, member: true, now: Date.now() });
     assert.ok(back && back.wasAway && back.flushGeneration > away1.flushGeneration);
-    const second = await w.store.flush(room.code);
+    const second = await w.store.flush(room.code, null);
     assert.deepEqual(second?.batch.returned, ['f1']);
     // Away and back within one window: announced not at all.
     const e3 = await session(w.sessions, 'f1');
     await w.store.markAway(room.code, 'f1', e, Date.now() + 60_000);
     await w.store.rejoin(room.code, { clientId: 'f1', epoch: e3, member: true, now: Date.now() });
-    assert.equal(await w.store.flush(room.code), null, 'a blip within a window announces nothing');
+    assert.equal(await w.store.flush(room.code, null), null, 'a blip within a window announces nothing');
   });
 
   test('one TTL rule: activity refreshes every state key of the room, pending included', async () => {
@@ -266,7 +270,7 @@ describe('stores against a real Redis', () => {
     await raw.hSet(keys.room(room.code).rtt, 'ttl-c', '20');
     await w.store.markAway(room.code, 'ttl-c', e, Date.now() + 60_000); // creates pending
     for (const k of keys.roomState(room.code)) await raw.pExpire(k, 5000);
-    await new EventStore(config, client, scripts, keys).append({ roomId: room.code, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${room.code}","type":"x","data":1,"from":"svc","ts":1}`, requireMember: false, budget: null });
+    await new EventStore(config, client, scripts, keys).append({ roomId: room.code, from: 'svc', dedupKey: null, payloadJson: `{"roomId":"${room.code}","type":"x","data":1,"from":"svc","ts":1}`, requireMember: false, budget: null, broadcast: null });
     for (const k of keys.roomState(room.code)) {
       const ttl = await raw.pTTL(k);
       assert.ok(ttl > 500_000, `${k.split(':').pop()} refreshed to the room TTL (${ttl})`);
@@ -300,17 +304,17 @@ describe('stores against a real Redis', () => {
     assert.equal((await jobs['queue']('flush', partitionOf(room.code, config.redis.queuePartitions)).getDelayed()).filter((j) => j.data.roomId === room.code).length, 1, 'still one flush job per window');
     await w.store.markAway(room.code, 'mj4', conns.mj4!.data.epoch, Date.now() + 60_000); // away again within the window
     await w.membership.leave(conns.mj5!, room.code); // gone before anyone heard of it
-    const flushed = await w.store.flush(room.code);
+    const flushed = await w.store.flush(room.code, null);
     assert.ok(flushed);
     assert.deepEqual(flushed.batch.joined?.map((p) => [p.clientId, p.status]), [['mj3', 'online'], ['mj4', 'away']], 'joined as they are at the flush; the one that left is not announced');
     assert.deepEqual([flushed.batch.returned, flushed.batch.away], [[], []], 'a joined member is announced once, not also as away');
     assert.equal(flushed.changes, 2);
-    assert.equal(await w.store.flush(room.code), null, 'announced once: the next window has nothing');
+    assert.equal(await w.store.flush(room.code, null), null, 'announced once: the next window has nothing');
     // A batched member's later status changes are ordinary presence.
     const e = await session(w.sessions, 'mj4');
     const back = await w.store.rejoin(room.code, { clientId: 'mj4', epoch: e, member: true, now: Date.now() });
     assert.ok(back?.wasAway);
-    assert.deepEqual((await w.store.flush(room.code))?.batch.returned, ['mj4']);
+    assert.deepEqual((await w.store.flush(room.code, null))?.batch.returned, ['mj4']);
   });
 
   test('dedup: a resend appends nothing and returns the logged original; a resend takes no budget', async () => {
@@ -318,8 +322,8 @@ describe('stores against a real Redis', () => {
     const room = await w.rooms.create({}, { userId: 'host' }, 'http');
     const store = new EventStore(config, client, scripts, keys);
     const payload = (n: number) => `{"roomId":"${room.code}","type":"x","data":${n},"from":"c","ts":1}`;
-    const first = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(1), requireMember: false, budget: 'c:c' });
-    const again = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(2), requireMember: false, budget: 'c:c' });
+    const first = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(1), requireMember: false, budget: 'c:c', broadcast: null });
+    const again = await store.append({ roomId: room.code, from: 'c', dedupKey: 'c|m1', payloadJson: payload(2), requireMember: false, budget: 'c:c', broadcast: null });
     assert.equal(first.duplicate, false);
     assert.equal(again.duplicate, true);
     assert.equal(again.seq, first.seq);
@@ -336,24 +340,24 @@ describe('stores against a real Redis', () => {
     const em = await session(w.sessions, 'pb-member');
     await w.membership.join(fakeConn({ clientId: 'pb-member', epoch: em }), { roomCode: room.code, guestName: 'm' });
     const now = Date.now();
-    await assert.rejects(pb.command(room.code, { clientId: 'pb-member', action: 'start', trackId: 't', now }), (e: TetherError) => e.code === 'UNAUTHORIZED');
-    await assert.rejects(pb.command(room.code, { clientId: 'stranger', action: 'start', trackId: 't', now }), (e: TetherError) => e.code === 'NOT_IN_ROOM');
+    await assert.rejects(pb.command(room.code, { clientId: 'pb-member', action: 'start', trackId: 't', now, broadcast: null }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+    await assert.rejects(pb.command(room.code, { clientId: 'stranger', action: 'start', trackId: 't', now, broadcast: null }), (e: TetherError) => e.code === 'NOT_IN_ROOM');
     // Default RTT 50 → buffer clamp(100, 100, 500) = 100; the slowest member decides.
-    const started = await pb.command(room.code, { clientId: 'pb-host', action: 'start', trackId: 't', now });
+    const started = await pb.command(room.code, { clientId: 'pb-host', action: 'start', trackId: 't', now, broadcast: null });
     assert.ok(started.applied && started.event.syncBufferMs === 100);
     await pb.reportRtt(room.code, 'pb-member', 180, true);
-    const seek = await pb.command(room.code, { clientId: 'pb-host', action: 'seek', positionMs: 10, now });
+    const seek = await pb.command(room.code, { clientId: 'pb-host', action: 'seek', positionMs: 10, now, broadcast: null });
     assert.ok(seek.applied && seek.event.syncBufferMs === 360);
     await pb.reportRtt(room.code, 'pb-member', 10_000, true);
-    const capped = await pb.command(room.code, { clientId: 'pb-host', action: 'pause', now });
+    const capped = await pb.command(room.code, { clientId: 'pb-host', action: 'pause', now, broadcast: null });
     assert.ok(capped.applied && capped.event.syncBufferMs === 500, 'cap');
     // Only the host grants; a granted member may command but not grant; the host keeps control.
-    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-host', allowed: false }), (e: TetherError) => e.code === 'UNAUTHORIZED');
-    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-host', allowed: false })).status, 'host_keeps_control');
-    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-member', allowed: true })).status, 'granted');
-    const byMember = await pb.command(room.code, { clientId: 'pb-member', action: 'seek', positionMs: 5, now });
+    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-host', allowed: false, broadcast: null }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-host', allowed: false, broadcast: null })).status, 'host_keeps_control');
+    assert.equal((await pb.grant(room.code, { hostClientId: 'pb-host', targetClientId: 'pb-member', allowed: true, broadcast: null })).status, 'granted');
+    const byMember = await pb.command(room.code, { clientId: 'pb-member', action: 'seek', positionMs: 5, now, broadcast: null });
     assert.ok(byMember.applied);
-    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-member', allowed: true }), (e: TetherError) => e.code === 'UNAUTHORIZED');
+    await assert.rejects(pb.grant(room.code, { hostClientId: 'pb-member', targetClientId: 'pb-member', allowed: true, broadcast: null }), (e: TetherError) => e.code === 'UNAUTHORIZED');
   });
   test('a script unknown to a master (flushed, a promoted replica, a slot\'s new owner) falls back to EVAL on that very master', async () => {
     const w = world();

@@ -52,7 +52,14 @@ local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTt
   end
   if seq % 8 == 0 then trimmed = trimmed + trim_log_age(logKey, ts - catchupTtlMs) end
   redis.call('PEXPIRE', logKey, catchupTtlMs)
-  return seq, trimmed
+  return seq, trimmed, body
+end
+
+-- Broadcasts a logged event as the Socket.IO adapter would (see ScriptBroadcast in
+-- src/fanout/port.ts): in the step that gave it its seq, so every worker receives a room's events
+-- in seq order. channel '' = the caller broadcasts instead.
+local function broadcast(channel, head, body, tail)
+  if channel ~= '' then redis.call('PUBLISH', channel, head .. body .. tail) end
 end
 
 -- room_keys: every script over a room's state takes the room's state keys first, in this order
