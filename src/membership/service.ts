@@ -95,9 +95,10 @@ export class MembershipService {
       throw err;
     }
     const { fresh } = await claimed;
+    const broadcast = this.fanout.fromScript(roomId, 'room:participant:joined', { connId: conn.id });
     let admitted;
     try {
-      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now(), this.fanout.fromScript(roomId, 'room:participant:joined', { connId: conn.id }));
+      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now(), broadcast);
     } catch (err) {
       if (fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
       throw err;
@@ -120,7 +121,7 @@ export class MembershipService {
       if (admitted.flushGeneration > 0) await this.scheduleFlush(roomId, admitted.flushGeneration);
     } else {
       metrics.eventsPublished.inc({ source: 'system' });
-      if (!admitted.broadcast) this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
+      if (!broadcast) this.fanout.toRoom(roomId, 'room:participant:joined', { roomId, seq: admitted.seq, participant: admitted.self }, { connId: conn.id });
     }
     // The state goes out before the stream (the ack carries it too; `stateEvent: false` keeps it to the ack).
     if (input.stateEvent !== false) conn.emit('room:state', admitted.state);

@@ -14,8 +14,6 @@ export interface Admitted {
   batched: boolean;
   /** >0: a flush must be scheduled under this generation. */
   flushGeneration: number;
-  /** The script broadcast the joined event (it was given a broadcast and appended one). */
-  broadcast: boolean;
 }
 
 export type RejoinRead =
@@ -66,7 +64,6 @@ export class MembershipStore {
       state: roomState(reply[3], reply[4], reply[5], now),
       batched: reply[6] === 1,
       flushGeneration: Number(reply[7] ?? 0),
-      broadcast: broadcast !== null,
     };
   }
 

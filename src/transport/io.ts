@@ -71,6 +71,8 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
   // "-json": the channel changed with the parser, so a worker of an older version (msgpack)
   // never tries to decode these messages during a rolling deploy, nor these workers theirs.
   const channelPrefix = `${config.redis.keyPrefix}-io-json`;
+  // A Socket.IO room's channel, as both adapters name it.
+  const roomChannel = (room: string): string => `${channelPrefix}#${NAMESPACE}#${room}#`;
   if (redis.mode !== 'cluster') {
     io.adapter(
       createAdapter(guardPublishes(redis.adapterPub, 'publish', log), redis.adapterSub, {
@@ -82,11 +84,12 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
     // The adapter's own message, `[uid, packet, opts]` in jsonParser's JSON, on the room's channel.
     // Not with REDIS_WAIT_REPLICAS: an event is broadcast only once replicas hold it (the worker
     // emits after the script's WAIT), or a failover could hand its seq to another event.
-    const nsp = JSON.stringify(NAMESPACE);
+    const head = `[${JSON.stringify(SCRIPT_UID)},{"type":2,"data":[`;
+    const nsp = `],"nsp":${JSON.stringify(NAMESPACE)}},{"rooms":[`;
     const envelope = (room: string, event: string, except: readonly string[]): ScriptBroadcast => ({
-      channel: `${channelPrefix}#${NAMESPACE}#${room}#`,
-      head: `[${JSON.stringify(SCRIPT_UID)},{"type":2,"data":[${JSON.stringify(event)},`,
-      tail: `],"nsp":${nsp}},{"rooms":[${JSON.stringify(room)}],"except":${JSON.stringify(except)},"flags":{}}]`,
+      channel: roomChannel(room),
+      head: `${head}${JSON.stringify(event)},`,
+      tail: `${nsp}${JSON.stringify(room)}],"except":${JSON.stringify(except)},"flags":{}}]`,
     });
     return { server: io, subscribed: async () => undefined, envelope: config.redis.waitReplicas > 0 ? null : envelope };
   }
@@ -94,7 +97,7 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
   // binary (Tether never sends binary) and reads JSON for what starts with '{' — the same JSON as
   // jsonParser, checked by the same 1e308 / lone-surrogate tests on the cluster topology. Marks
   // are noted where it encodes (this worker's broadcasts) and where it takes a decoded message.
-  const subscribed = trackSubscriptions(redis.adapterSub, (room) => `${channelPrefix}#${NAMESPACE}#${room}#`, log);
+  const subscribed = trackSubscriptions(redis.adapterSub, roomChannel, log);
   const sharded = createShardedAdapter(guardPublishes(redis.adapterPub, 'sPublish', log), redis.adapterSub, { channelPrefix, subscriptionMode: 'dynamic' });
   io.adapter(function (nsp: unknown) {
     return observeSharded(sharded(nsp), marks);

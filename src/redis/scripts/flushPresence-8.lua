@@ -8,7 +8,7 @@
 -- whatever happened to them since within the window. One that left meanwhile is not a member any
 -- more and is not announced at all.
 -- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] flush  KEYS[8] log
--- ARGV maxEvents catchupTtlMs channel head tail (the batch's broadcast; channel '' = none, see broadcast in common)
+-- ARGV maxEvents catchupTtlMs channel head tail (the batch's broadcast; channel '' = none, see append_event in common)
 -- Returns {1, seq, payloadJson, changes} | {0} nothing to announce
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local flush, log = KEYS[7], KEYS[8]
@@ -39,6 +39,5 @@ if changes == 0 then return {0} end
 -- joined holds participant JSON already (public_participant): joined as text, not re-encoded.
 local payload = '{"roomId":' .. cjson.encode(roomId) .. ',"returned":' .. json_array(returned) ..
   ',"away":' .. json_array(away) .. ',"joined":[' .. table.concat(joined, ',') .. ']}'
-local seq, _, body = append_event(meta, log, 'room:presence', payload, tonumber(ARGV[1]), tonumber(ARGV[2]))
-broadcast(ARGV[3], ARGV[4], body, ARGV[5])
+local seq = append_event(meta, log, 'room:presence', payload, tonumber(ARGV[1]), tonumber(ARGV[2]), nil, 3)
 return {1, seq, payload, changes}

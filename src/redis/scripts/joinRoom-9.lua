@@ -11,7 +11,7 @@
 -- KEYS[8] webhook outbox  KEYS[9] flush
 -- ARGV clientId userId(''=guest) name epoch now maxEvents catchupTtlMs roomTtlMs webhookFilter
 --      batchThreshold(0 = never batch) flushTtlMs
---      channel head tail: the joined event's broadcast (channel '' = none, see broadcast in common)
+--      channel head tail: the joined event's broadcast (channel '' = none, see append_event in common)
 -- Returns {1, seq, publicParticipantJson, metaFlat, memberJsons, playbackFlat, batched(0|1), flushGen}
 --           seq: of the room:participant:joined (0 when batched); flushGen > 0: schedule the flush
 --         {2} already a member (caller rejoins instead), {-1} no room, {-2} full
@@ -63,10 +63,8 @@ if batched then
   seq = tonumber(at)
 else
   clock = now_ms()
-  local trimmed, body
-  seq, trimmed, body = append_event(meta, log, 'room:participant:joined',
-    '{"roomId":' .. cjson.encode(roomId) .. ',"participant":' .. pub .. '}', tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
-  broadcast(ARGV[12], ARGV[13], body, ARGV[14])
+  seq = append_event(meta, log, 'room:participant:joined',
+    '{"roomId":' .. cjson.encode(roomId) .. ',"participant":' .. pub .. '}', tonumber(ARGV[6]), tonumber(ARGV[7]), clock, 12)
   touch_room(tonumber(ARGV[8]), unpack(created))
   hookId = 'msg_' .. roomId .. '_' .. inc .. '_' .. seq
 end

@@ -11,7 +11,7 @@
 -- room.vacated when it was the last member
 -- KEYS[9] away: a member that goes leaves the away set too
 -- ARGV clientId mode(leave|evict|kick) epoch reason maxEvents catchupTtlMs roomTtlMs webhookFilter
---      channel head tail: the left event's broadcast (channel '' = none, see broadcast in common)
+--      channel head tail: the left event's broadcast (channel '' = none, see append_event in common)
 -- Returns {1, seq, payloadJson} | {-3} not a member | {-5} stale eviction
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local log, hooks, away = KEYS[7], KEYS[8], KEYS[9]
@@ -56,8 +56,7 @@ local payload = cjson.encode({
   roomId = redis.call('HGET', meta, 'id'), clientId = clientId, userId = p.userId, reason = reason,
   userStillPresent = stillPresent, newHostClientId = newHost,
 })
-local seq, _, body = append_event(meta, log, 'room:participant:left', payload, tonumber(ARGV[5]), tonumber(ARGV[6]))
-broadcast(ARGV[9], ARGV[10], body, ARGV[11])
+local seq = append_event(meta, log, 'room:participant:left', payload, tonumber(ARGV[5]), tonumber(ARGV[6]), nil, 9)
 touch_room(tonumber(ARGV[7]))
 local m = redis.call('HMGET', meta, 'id', 'inc', 'createdAt')
 local base = 'msg_' .. m[1] .. '_' .. room_incarnation(m[2], m[3]) .. '_' .. seq

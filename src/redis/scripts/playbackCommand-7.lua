@@ -6,7 +6,7 @@
 -- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
 -- ARGV clientId action trackId positionMs(''=keep/derive) now defaultRttMs minBufferMs maxBufferMs
 --      maxEvents catchupTtlMs roomTtlMs
---      channel head tail: the command's broadcast (channel '' = none, see broadcast in common)
+--      channel head tail: the command's broadcast (channel '' = none, see append_event in common)
 -- Returns {1, seq, payloadJson, generation, playing(1|0), startAtServerTime}
 --         {0} pause/seek with nothing loaded, {-1} no room, {-3} not a member, {-7} not allowed
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -81,7 +81,6 @@ local payload = cjson.encode({
   trackId = (trackId ~= '' and trackId) or cjson.null, positionMs = positionMs,
   startAtServerTime = startAt, syncBufferMs = buffer, serverTimestamp = now,
 })
-local seq, _, body = append_event(meta, log, 'playback:' .. action, payload, tonumber(ARGV[9]), tonumber(ARGV[10]))
-broadcast(ARGV[12], ARGV[13], body, ARGV[14])
+local seq = append_event(meta, log, 'playback:' .. action, payload, tonumber(ARGV[9]), tonumber(ARGV[10]), nil, 12)
 touch_room(tonumber(ARGV[11]), playback)
 return {1, seq, payload, gen, playing and 1 or 0, startAt}

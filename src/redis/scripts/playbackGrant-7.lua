@@ -4,7 +4,7 @@
 -- Rules mirror src/playback/rules.ts (canGrantControl).
 -- KEYS[1..6] the room's state keys: meta members users playback rtt pending (see room_keys in common)  KEYS[7] log
 -- ARGV callerClientId targetClientId allowed(1|0) maxEvents catchupTtlMs roomTtlMs
---      channel head tail: the change's broadcast (channel '' = none, see broadcast in common)
+--      channel head tail: the change's broadcast (channel '' = none, see append_event in common)
 -- Returns {1, seq, payloadJson} | {0} target is not a member | {2} the host cannot lose control
 --         {-1} no room | {-3} caller not a member | {-7} caller is not the host (or program room)
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -24,7 +24,6 @@ if t.role == 'host' and not allowed then return {2} end
 t.canControl = allowed or t.role == 'host'
 redis.call('HSET', members, target, cjson.encode(t))
 local payload = cjson.encode({ roomId = redis.call('HGET', meta, 'id'), clientId = target, canControl = t.canControl })
-local seq, _, body = append_event(meta, log, 'playback:control', payload, tonumber(ARGV[4]), tonumber(ARGV[5]))
-broadcast(ARGV[7], ARGV[8], body, ARGV[9])
+local seq = append_event(meta, log, 'playback:control', payload, tonumber(ARGV[4]), tonumber(ARGV[5]), nil, 7)
 touch_room(tonumber(ARGV[6]))
 return {1, seq, payload}

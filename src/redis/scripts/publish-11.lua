@@ -12,7 +12,7 @@
 --   (the buckets are strings "tokens ts", see bucket_level in common)
 -- ARGV clientId dedupKey('' = none) payloadJson maxEvents catchupTtlMs dedupTtlMs roomTtlMs requireMember(1|0)
 --      roomRate roomBurst userRate userBurst (rate 0 = no budget)
---      channel head tail: the broadcast this script publishes once appended (channel '' = none, see broadcast in common)
+--      channel head tail: the broadcast this script publishes once appended (channel '' = none, see append_event in common)
 -- Returns {1, seq, trimmed} | {2, originalSeq, originalEntry('' once trimmed)} duplicate
 --         {-1} no room | {-3} not a member | {-8, retryAfterMs} over a budget
 -- A duplicate returns the logged entry so the caller can broadcast it again: the first attempt
@@ -48,7 +48,7 @@ if roomRate > 0 or userRate > 0 then
   if roomRate > 0 then bucket_take(roomBucket, roomLevel, roomRate, roomBurst, now) end
   if userRate > 0 then bucket_take(userBucket, userLevel, userRate, userBurst, now) end
 end
-local seq, trimmed, body = append_event(meta, log, 'room:event', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), now)
+local seq, trimmed = append_event(meta, log, 'room:event', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), now, 13)
 if dedupKey ~= '' then
   local dedupTtl = tonumber(ARGV[6])
   redis.call('HSET', dedup, dedupKey, seq)
@@ -65,5 +65,4 @@ if dedupKey ~= '' then
   if redis.call('PTTL', dedupAge) < dedupTtl then touch(dedupTtl + math.floor(dedupTtl / 16), dedup, dedupAge) end
 end
 refresh_room(left, tonumber(ARGV[7]))
-broadcast(ARGV[13], ARGV[14], body, ARGV[15])
 return {1, seq, trimmed}

@@ -35,12 +35,16 @@ end
 -- be handed out without its log entry (or the reverse). payload is JSON object text that always
 -- has at least roomId; seq is spliced in as its first field rather than decoded and re-encoded,
 -- because cjson would turn app data like [] into {}. `now` (ms, Redis' clock) when the caller has
--- read it already: one TIME per script.
+-- read it already: one TIME per script. `broadcastAt`: the ARGV index of the script's broadcast
+-- (channel, then head and tail at the next two; see ScriptBroadcast in src/fanout/port.ts): the
+-- event is PUBLISHed as the Socket.IO adapter's own message, head .. payload .. tail, in the step
+-- that gives it its seq, so every worker receives a room's events in seq order. An empty channel
+-- (or nil) means the caller broadcasts instead.
 -- Trimming by count removes by score (every seq has its entry, so the entries at or below
 -- seq - maxEvents are exactly the surplus: one command, no ZCARD). Trimming by age runs on every
 -- 8th append only: it bounds memory, and every read (catchup, rejoin) trims by age before it reads.
 -- Returns seq, number of entries trimmed by count and age.
-local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTtlMs, now)
+local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTtlMs, now, broadcastAt)
   local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
   local ts = now or now_ms()
   local body = '{"seq":' .. seq .. ',' .. string.sub(payload, 2)
@@ -52,14 +56,9 @@ local function append_event(metaKey, logKey, name, payload, maxEvents, catchupTt
   end
   if seq % 8 == 0 then trimmed = trimmed + trim_log_age(logKey, ts - catchupTtlMs) end
   redis.call('PEXPIRE', logKey, catchupTtlMs)
-  return seq, trimmed, body
-end
-
--- Broadcasts a logged event as the Socket.IO adapter would (see ScriptBroadcast in
--- src/fanout/port.ts): in the step that gave it its seq, so every worker receives a room's events
--- in seq order. channel '' = the caller broadcasts instead.
-local function broadcast(channel, head, body, tail)
-  if channel ~= '' then redis.call('PUBLISH', channel, head .. body .. tail) end
+  local channel = broadcastAt and ARGV[broadcastAt] or ''
+  if channel ~= '' then redis.call('PUBLISH', channel, ARGV[broadcastAt + 1] .. body .. ARGV[broadcastAt + 2]) end
+  return seq, trimmed
 end
 
 -- room_keys: every script over a room's state takes the room's state keys first, in this order
