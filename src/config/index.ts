@@ -62,6 +62,7 @@ const fields = z
     QUEUE_PARTITIONS: int(1, 256).optional(),
     REDIS_WAIT_REPLICAS: int(0, 16).default(0),
     REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(250),
+    TEST_SUBSCRIBE_DELAY_MS: int(0, 60_000).default(0),
     KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - only (max 32)')
@@ -312,6 +313,8 @@ export interface RedisConfig {
    */
   readonly waitReplicas: number;
   readonly waitTimeoutMs: number;
+  /** Tests only: each shard-channel SSUBSCRIBE is sent this much later (a subscription slower than the join's wait for it). */
+  readonly testSubscribeDelayMs: number;
 }
 
 /** BullMQ partitions by default: one tag is one slot is one master, so a cluster gets several. */
@@ -359,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queuePartitions: e.QUEUE_PARTITIONS ?? (e.REDIS_MODE === 'cluster' ? DEFAULT_CLUSTER_QUEUE_PARTITIONS : 1),
       waitReplicas: e.REDIS_WAIT_REPLICAS,
       waitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
+      testSubscribeDelayMs: e.TEST_SUBSCRIBE_DELAY_MS,
     },
     auth: { jwtSecret: e.JWT_SECRET, serviceToken: e.SERVICE_TOKEN, allowGuests: e.ALLOW_GUESTS },
     demo: { rooms: e.DEMO_ROOMS },

@@ -81,10 +81,18 @@ export class EventService {
   /**
    * Sends a connection that just joined a room's stream the events appended since the position it
    * was given (`fromSeq`, of `incarnation`): nothing falls between its state and the live stream.
-   * Clients drop what they then also receive live, by seq.
+   * Clients drop what they then also receive live, by seq. `late` (the join's, see Conn.joinRoom):
+   * this worker was not yet receiving the room's broadcasts when the log was read, so once it is,
+   * what was appended after this read is filled too.
    */
-  async fill(conn: Conn, roomId: string, fromSeq: number, incarnation: string): Promise<void> {
+  async fill(conn: Conn, roomId: string, fromSeq: number, incarnation: string, late: Promise<void> | null = null): Promise<void> {
     const result = await this.store.read(roomId, fromSeq, incarnation);
     this.replay(conn, result.events);
+    if (!late || !result.recovered) return;
+    const filled = result.events.at(-1)?.seq ?? fromSeq;
+    void late
+      .then(() => (conn.connected ? this.fill(conn, roomId, filled, incarnation) : undefined))
+      // A refill that fails leaves a gap the client fills itself (room:catchup at the next event or head).
+      .catch(() => metrics.lateFillErrors.inc());
   }
 }

@@ -31,6 +31,12 @@ export interface ConnData {
   address: string;
 }
 
+/** A connection's join of a room's stream. */
+export interface Joined {
+  /** null: this worker already receives the room's broadcasts. Otherwise settles once it does. */
+  late: Promise<void> | null;
+}
+
 /** One client connection, as a request handler or a connection hook sees it. */
 export interface Conn {
   readonly id: string;
@@ -39,8 +45,12 @@ export interface Conn {
   readonly address: string;
   readonly connected: boolean;
   emit<E extends ServerEvent>(event: E, payload: EventPayload<E>): void;
-  /** From now on this connection receives the room's broadcasts. */
-  joinRoom(roomId: string): Promise<void>;
+  /**
+   * From now on this connection receives the room's broadcasts. Resolves once this worker receives
+   * them, or after a bounded wait: then `late` settles when it does (a fill read before that may
+   * have missed what was appended meanwhile).
+   */
+  joinRoom(roomId: string): Promise<Joined>;
   leaveRoom(roomId: string): Promise<void>;
   /** From now on this connection receives what is sent to the user (every device). */
   joinUser(userId: string): Promise<void>;

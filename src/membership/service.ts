@@ -125,14 +125,14 @@ export class MembershipService {
     }
     // The state goes out before the stream (the ack carries it too; `stateEvent: false` keeps it to the ack).
     if (input.stateEvent !== false) conn.emit('room:state', admitted.state);
-    await conn.joinRoom(roomId);
+    const { late } = await conn.joinRoom(roomId);
     // The window between admission and this moment. When this worker held the room all along
     // (from before admission was sent), every broadcast to it that arrived meanwhile was observed:
     // if none is past the state's seq, everything after the state reaches the connection live and
     // there is nothing to read (in a busy room, most joins). Otherwise read the window from the log.
-    const heardAllAlong = hold !== null && this.fanout.streamHold(roomId) === hold && this.fanout.deliveredSeq(roomId) <= admitted.state.seq;
+    const heardAllAlong = !late && hold !== null && this.fanout.streamHold(roomId) === hold && this.fanout.deliveredSeq(roomId) <= admitted.state.seq;
     if (heardAllAlong) metrics.joinFillsSkipped.inc();
-    else await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation);
+    else await this.events.fill(conn, roomId, admitted.state.seq, admitted.state.incarnation, late);
     return { ...admitted.state, self: admitted.self };
   }
 
@@ -193,11 +193,11 @@ export class MembershipService {
     if (r.flushGeneration > 0) housekeeping.push(this.scheduleFlush(roomId, r.flushGeneration));
 
     const read = r.read;
-    await conn.joinRoom(roomId);
+    const { late } = await conn.joinRoom(roomId);
     if (read.mode === 'replay') {
       this.events.replay(conn, read.entries);
       // Paged: the client pages on with room:catchup up to the head, which covers the window too.
-      if (!read.more) housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation));
+      if (!read.more) housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation, late));
       await Promise.all(housekeeping);
       metrics.reconnections.inc({ outcome: 'recovered' });
       metrics.recoveries.inc({ outcome: 'recovered' });
@@ -205,7 +205,7 @@ export class MembershipService {
       return { result: { roomId, recovered: true, replayed: read.entries.length, more: read.more, seq: read.seq, incarnation: read.incarnation } };
     }
     if (opts.emitSnapshot) conn.emit('room:state_snapshot', { ...read.state, recovered: false });
-    housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation));
+    housekeeping.push(this.events.fill(conn, roomId, read.seq, read.incarnation, late));
     await Promise.all(housekeeping);
     metrics.reconnections.inc({ outcome: 'snapshot' });
     if (position.lastSeq !== undefined) metrics.recoveries.inc({ outcome: 'snapshot' });

@@ -207,6 +207,16 @@ export const metrics = {
     help: 'Cross-worker broadcasts the Redis adapter could not publish (Redis down); room heads let clients fill the gap',
     registers: [registry],
   }),
+  lateSubscriptions: new client.Counter({
+    name: 'tether_late_subscriptions_total',
+    help: 'Joins whose room channel SSUBSCRIBE (Redis Cluster) confirmed only after the join stopped waiting for it; the join fills from the log again at the confirmation',
+    registers: [registry],
+  }),
+  lateFillErrors: new client.Counter({
+    name: 'tether_late_fill_errors_total',
+    help: 'Second fills of late-subscribed joins (tether_late_subscriptions_total) that failed; the client fills the gap from the next event or room:head',
+    registers: [registry],
+  }),
   replicationWaitTimeouts: new client.Counter({
     name: 'tether_redis_replication_wait_timeouts_total',
     help: 'Writes acknowledged although fewer than REDIS_WAIT_REPLICAS replicas confirmed them within REDIS_WAIT_TIMEOUT_MS (a failover could lose them)',

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RoomClosed, SequencedName } from '@tether/protocol';
-import type { Conn, ConnData, EventPayload, Fanout, ScriptBroadcast, ServerEvent } from '../fanout/port.js';
+import type { Conn, ConnData, EventPayload, Fanout, Joined, ScriptBroadcast, ServerEvent } from '../fanout/port.js';
 import type { BroadcastMarks } from './marks.js';
 import type { TetherNamespace, TetherSocket } from './types.js';
 
@@ -23,7 +23,7 @@ export class SocketConn implements Conn {
   constructor(
     readonly socket: TetherSocket,
     private readonly addressOf: (req: IncomingMessage) => string,
-    private readonly subscribed: (room: string) => Promise<void>,
+    private readonly subscribed: (room: string) => Promise<Joined>,
   ) {}
 
   get id(): string {
@@ -42,10 +42,10 @@ export class SocketConn implements Conn {
   emit<E extends ServerEvent>(event: E, payload: EventPayload<E>): void {
     (this.socket.emit as unknown as Emit)(event, payload);
   }
-  /** Resolves once this worker receives the room's broadcasts: a fill from the log read after it misses nothing. */
-  async joinRoom(roomId: string): Promise<void> {
+  /** Resolves once this worker receives the room's broadcasts (or `late` says when): a fill from the log read after it misses nothing. */
+  async joinRoom(roomId: string): Promise<Joined> {
     await this.socket.join(socketRoom(roomId));
-    await this.subscribed(socketRoom(roomId));
+    return this.subscribed(socketRoom(roomId));
   }
   async leaveRoom(roomId: string): Promise<void> {
     await this.socket.leave(socketRoom(roomId));
@@ -69,7 +69,7 @@ export class SocketIoFanout implements Fanout {
     private readonly addressOf: (req: IncomingMessage) => string,
     private readonly marks: BroadcastMarks,
     /** From the adapter: when a just-joined room's broadcasts reach this worker (see transport/io.ts). */
-    private readonly subscribed: (room: string) => Promise<void> = async () => undefined,
+    private readonly subscribed: (room: string) => Promise<Joined> = async () => ({ late: null }),
     /** From the adapter: the message a script publishes to broadcast (null: scripts cannot). */
     private readonly envelope: ((room: string, event: string, except: readonly string[]) => ScriptBroadcast) | null = null,
   ) {

@@ -8,15 +8,16 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { BroadcastMarks } from './marks.js';
 import type { TetherServer } from './types.js';
-import type { ScriptBroadcast } from '../fanout/port.js';
+import type { Joined, ScriptBroadcast } from '../fanout/port.js';
 
 export interface TetherIo {
   server: TetherServer;
   /**
    * Resolves once this worker receives the broadcasts of a Socket.IO room it just joined a socket
-   * to (at once with the classic adapter, whose one pattern subscription covers every room).
+   * to (at once with the classic adapter, whose one pattern subscription covers every room), or
+   * after a bounded wait, with `late` settling when it does.
    */
-  subscribed(room: string): Promise<void>;
+  subscribed(room: string): Promise<Joined>;
   /**
    * What a Lua script needs to broadcast a sequenced event to a Socket.IO room itself, as the
    * adapter would (null where it cannot: on a Redis Cluster the room's channel lives in another
@@ -91,13 +92,13 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
       head: `${head}${JSON.stringify(event)},`,
       tail: `${nsp}${JSON.stringify(room)}],"except":${JSON.stringify(except)},"flags":{}}]`,
     });
-    return { server: io, subscribed: async () => undefined, envelope: config.redis.waitReplicas > 0 ? null : envelope };
+    return { server: io, subscribed: async () => HEARD, envelope: config.redis.waitReplicas > 0 ? null : envelope };
   }
   // The sharded adapter has no parser option: it writes JSON.stringify of every message without
   // binary (Tether never sends binary) and reads JSON for what starts with '{' — the same JSON as
   // jsonParser, checked by the same 1e308 / lone-surrogate tests on the cluster topology. Marks
   // are noted where it encodes (this worker's broadcasts) and where it takes a decoded message.
-  const subscribed = trackSubscriptions(redis.adapterSub, roomChannel, log);
+  const subscribed = trackSubscriptions(redis.adapterSub, roomChannel, log, config.redis.testSubscribeDelayMs);
   const sharded = createShardedAdapter(guardPublishes(redis.adapterPub, 'sPublish', log), redis.adapterSub, { channelPrefix, subscriptionMode: 'dynamic' });
   io.adapter(function (nsp: unknown) {
     return observeSharded(sharded(nsp), marks);
@@ -179,17 +180,19 @@ function observeSharded<A>(adapter: A, marks: BroadcastMarks): A {
 
 const NAMESPACE = '/sync';
 const SUBSCRIBE_WAIT_MS = 2000;
+const HEARD: Joined = { late: null };
 
 /**
  * The sharded adapter subscribes to a room's channel when the room's first local socket joins it,
  * without waiting for Redis to confirm, and lets a failed SSUBSCRIBE go unhandled. A broadcast
  * published between the join and the confirmation would pass this worker by, after the join's
  * fill from the log had already been read — a gap only the next room head would repair. So the
- * transport awaits the confirmation before it fills (bounded: Redis being away must not hold a
- * join), and a failed SSUBSCRIBE is retried while the room is still held here, instead of leaving
- * the room deaf on this worker.
+ * transport awaits the confirmation before it fills, and a failed SSUBSCRIBE is retried while the
+ * room is still held here, instead of leaving the room deaf on this worker. The wait is bounded
+ * (Redis being away must not hold a join): past it, the join goes on with `late`, which settles at
+ * the confirmation, so the caller fills again from where its first fill ended.
  */
-function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => string, log: Logger): (room: string) => Promise<void> {
+function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => string, log: Logger, delayMs: number): (room: string) => Promise<Joined> {
   type Sub = (channels: string | string[], listener: unknown, bufferMode?: boolean) => Promise<unknown>;
   const client = sub as unknown as { sSubscribe: Sub; sUnsubscribe: Sub };
   const sSubscribe = client.sSubscribe.bind(sub);
@@ -211,7 +214,7 @@ function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => str
         if (wanted.has(channel)) await attempt(n + 1);
       }
     };
-    const done = attempt(0);
+    const done = delayMs > 0 ? sleep(delayMs).then(() => attempt(0)) : attempt(0);
     pending.set(channel, done);
     void done.finally(() => {
       if (pending.get(channel) === done) pending.delete(channel);
@@ -224,7 +227,13 @@ function trackSubscriptions(sub: AdapterClient, channelOf: (room: string) => str
   };
   return async (room) => {
     const done = pending.get(channelOf(room));
-    if (done) await Promise.race([done, sleep(SUBSCRIBE_WAIT_MS)]);
+    if (!done) return HEARD;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS, false)))]);
+    clearTimeout(timer);
+    if (inTime) return HEARD;
+    metrics.lateSubscriptions.inc();
+    return { late: done };
   };
 }
 

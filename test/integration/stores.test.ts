@@ -112,7 +112,7 @@ function fakeConn(data: Partial<ConnData> & { clientId: string; epoch: number })
     got,
     rooms,
     emit: (event: string, payload: unknown) => void got.push({ event, payload }),
-    joinRoom: async (id: string) => void rooms.add(id),
+    joinRoom: async (id: string) => (rooms.add(id), { late: null }),
     leaveRoom: async (id: string) => void rooms.delete(id),
     joinUser: async () => undefined,
     toOthersInRoom: () => undefined,
