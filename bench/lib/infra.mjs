@@ -12,6 +12,8 @@ import { sleep } from './util.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(HERE, '../..');
 const PROBE = pathToFileURL(join(HERE, 'probe.mjs')).href;
+/** BENCH_WORKER_PROF=<dir>: every worker runs under --cpu-prof, one directory per worker (README). */
+export const PROFILE_DIR = process.env.BENCH_WORKER_PROF || null;
 const GENERATOR = join(HERE, '../gen/generator.mjs');
 export const ENTRY = {
   tether: join(ROOT, 'dist/main.js'),
@@ -278,7 +280,8 @@ export class Worker {
       ...this.env,
       ...extraEnv,
     };
-    const [cmd, args] = nodeCmd(['--expose-gc', '--import', PROBE, ENTRY[this.target]], ctx.fdLimit);
+    const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, this.key)}`] : [];
+    const [cmd, args] = nodeCmd(['--expose-gc', ...profile, '--import', PROBE, ENTRY[this.target]], ctx.fdLimit);
     const t0 = performance.now();
     const child = spawnTracked(`${this.key}.${this.incarnation}`, cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

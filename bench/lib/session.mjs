@@ -1,7 +1,7 @@
 // One target's processes for one measured run: two app workers, the client generators and
 // (for outage scenarios) an HTTP publisher, plus the helpers every scenario uses to place clients,
 // create rooms and connect. A full run starts a fresh session per (scenario, target, repeat).
-import { Gen, Meter, SERVICE_TOKEN, JWT_SECRET, Worker } from './infra.mjs';
+import { Gen, Meter, PROFILE_DIR, SERVICE_TOKEN, JWT_SECRET, Worker } from './infra.mjs';
 import { signJwt, sleep } from './util.mjs';
 
 export class Session {
@@ -41,7 +41,8 @@ export class Session {
 
   async close() {
     await Promise.all(this.allGens.map((g) => g.stop()));
-    await Promise.all(this.workers.map((w) => w.stop('SIGKILL', 5000)));
+    // A profiled worker writes its profile on a clean exit only.
+    await Promise.all(this.workers.map((w) => (PROFILE_DIR ? w.stop('SIGTERM', 15_000) : w.stop('SIGKILL', 5000))));
   }
 
   meter() {

@@ -1,4 +1,5 @@
-import { ServerResponse, type Server as HttpServer } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import cors from 'cors';
 import { Server } from 'socket.io';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
@@ -64,9 +65,9 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
     pingInterval: config.ws.pingInterval,
     pingTimeout: config.ws.pingTimeout,
     maxHttpBufferSize: config.ws.maxPayloadBytes,
-    cors: { origin: config.corsOrigin, credentials: config.corsOrigin !== '*' },
     serveClient: false,
   });
+  corsForHttpOnly(io, config);
   coalesceFlushes(io);
   releaseUpgradeResponses(io);
   // "-json": the channel changed with the parser, so a worker of an older version (msgpack)
@@ -104,6 +105,20 @@ export function createIo(httpServer: HttpServer, config: Config, redis: RedisCon
     return observeSharded(sharded(nsp), marks);
   } as unknown as typeof sharded);
   return { server: io, subscribed, envelope: null };
+}
+
+/**
+ * CORS headers for Engine.IO's HTTP requests (long-polling), as Socket.IO's `cors` option would
+ * add them, but not on WebSocket upgrades: browsers apply no CORS to a WebSocket, and the option's
+ * middleware ran on every upgrade only to set headers on a response that is never sent (a
+ * measurable part of a connect's CPU).
+ */
+function corsForHttpOnly(io: TetherServer, config: Config): void {
+  const middleware = cors({ origin: config.corsOrigin, credentials: config.corsOrigin !== '*' });
+  io.engine.use((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
+    if (req.headers.upgrade) next();
+    else middleware(req, res, next);
+  });
 }
 
 /**

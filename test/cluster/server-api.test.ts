@@ -30,6 +30,19 @@ async function api(url: string, init: RequestInit = {}): Promise<{ status: numbe
 }
 
 describe('server API', () => {
+  test("Socket.IO's long-polling requests carry CORS headers; WebSocket upgrades (no CORS in browsers) still connect", async () => {
+    const res = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://app.example' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    await res.text();
+    const preflight = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    assert.equal(preflight.status, 204);
+    assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
+    const c = await connect(a.url, { transports: ['websocket'] });
+    assert.ok(c.session.clientId);
+    c.socket.close();
+  });
+
   test('members with status, history by position, and the room listing', async () => {
     const room = await createRoomHttp(a.url);
     const proxy = await startProxy(b.port);
