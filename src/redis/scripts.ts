@@ -61,12 +61,18 @@ export const SCRIPT_KEYS = {
   rejoin: 9,
   sessionClaimRoom: 1,
   sessionClearRoom: 1,
-  sessionConnect: 1,
+  sessionConnect: 2,
   sessionDisconnect: 1,
   snapshot: 6,
   userOffline: 3,
 } as const;
 export type ScriptName = keyof typeof SCRIPT_KEYS;
+
+/**
+ * Trailing KEYS a script may be called without (documented in the script): a key of another slot
+ * that a Redis Cluster cannot pass to it, written by the caller instead.
+ */
+const OPTIONAL_KEYS: Partial<Record<ScriptName, number>> = { sessionConnect: 1 };
 
 interface Script {
   name: string;
@@ -149,7 +155,7 @@ export class Scripts {
   async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<ScriptReply[]> {
     const script = this.scripts.get(name);
     if (!script) throw new Error(`unknown script ${name}`);
-    if (keys.length !== script.numberOfKeys) throw new Error(`${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+    if (keys.length > script.numberOfKeys || keys.length < script.numberOfKeys - (OPTIONAL_KEYS[name] ?? 0)) throw new Error(`${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
     const options = { keys, arguments: args.map(String) };
     const reply = await this.eval(name, script, options);
     const d = this.durability;

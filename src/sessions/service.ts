@@ -73,7 +73,6 @@ export class SessionService {
       metrics.takeovers.inc();
       this.fanout.replace(session.previous.socketId, clientId, session.epoch, this.config.sessions.takeoverGraceMs);
     }
-    await this.store.index(nodeInstance, clientId, session.epoch);
     metrics.connections.inc({ kind: session.issued ? 'new' : 'reconnect' });
     return {
       data: {

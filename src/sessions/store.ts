@@ -26,11 +26,18 @@ export class SessionStore {
     private readonly keys: Keys,
   ) {}
 
-  /** A (re)connect: checks the token, bumps the epoch. Throws SESSION_INVALID / UNAUTHORIZED. */
+  /**
+   * A (re)connect: checks the token, bumps the epoch and records the socket in its worker
+   * instance's index (in the same script, except on a Redis Cluster: see sessionConnect.lua).
+   * Throws SESSION_INVALID / UNAUTHORIZED.
+   */
   async connect(a: { clientId: string; presentedTokenHash: string | null; newTokenHash: string; userId: string | null; socketId: string; nodeInstance: string; now: number }): Promise<SessionConnected> {
-    const reply = (await this.scripts.call('sessionConnect', [this.keys.session(a.clientId)], [
-      a.presentedTokenHash ?? '', a.newTokenHash, a.userId ?? '', a.socketId, a.nodeInstance, a.now, this.config.sessions.ttlMs,
+    const cluster = this.config.redis.mode === 'cluster';
+    const keys = [this.keys.session(a.clientId), ...(cluster ? [] : [this.keys.nodeConnections(a.nodeInstance)])];
+    const reply = (await this.scripts.call('sessionConnect', keys, [
+      a.presentedTokenHash ?? '', a.newTokenHash, a.userId ?? '', a.socketId, a.nodeInstance, a.now, this.config.sessions.ttlMs, a.clientId,
     ]))!;
+    if (cluster) await this.index(a.nodeInstance, a.clientId, Number(reply[1]));
     return {
       epoch: Number(reply[1]),
       issued: reply[2] === 1,
@@ -71,7 +78,7 @@ export class SessionStore {
   }
 
   /** Records a socket in its worker instance's index (what the reaper disconnects if the instance dies). */
-  async index(nodeInstance: string, clientId: string, epoch: number): Promise<void> {
+  private async index(nodeInstance: string, clientId: string, epoch: number): Promise<void> {
     await this.redis.hSet(this.keys.nodeConnections(nodeInstance), clientId, String(epoch));
   }
 

@@ -3,8 +3,12 @@
 -- scheduled under an older epoch becomes a no-op.
 -- Every session hash has its tokenHash (written here when it is created), so reading it answers
 -- "does the session exist" in the same command as the previous connection's fields.
--- KEYS[1] session
--- ARGV presentedTokenHash('' = none) newTokenHash userId(''=guest) socketId nodeId now sessionTtlMs
+-- The connection goes into its worker instance's index (what the reaper disconnects if the
+-- instance dies) in the same step: there is no moment when the session says connected here and
+-- the index does not list it. On a Redis Cluster the index lives in another slot: KEYS[2] is left
+-- out and the caller writes the index itself, once this returned.
+-- KEYS[1] session  KEYS[2] the node instance's index (optional, see above)
+-- ARGV presentedTokenHash('' = none) newTokenHash userId(''=guest) socketId nodeId now sessionTtlMs clientId
 -- Returns {1, epoch, issued(0|1), prevSocketId, prevNodeId, prevStatus, roomId}
 --         {-6} wrong or missing token  {-7} session belongs to another user
 local s = KEYS[1]
@@ -25,4 +29,5 @@ if issued == 1 then f[#f + 1] = 'tokenHash'; f[#f + 1] = ARGV[2] end
 if ARGV[3] ~= '' then f[#f + 1] = 'userId'; f[#f + 1] = ARGV[3] end
 redis.call('HSET', s, unpack(f))
 redis.call('PEXPIRE', s, ARGV[7])
+if KEYS[2] then redis.call('HSET', KEYS[2], ARGV[8], epoch) end
 return {1, epoch, issued, cur[3] or '', cur[4] or '', cur[5] or '', cur[6] or ''}
