@@ -143,6 +143,22 @@ describe('stores against a real Redis', () => {
     assert.deepEqual(files.map((f) => f.replace(/\.lua$/, '')).sort(), Object.entries(SCRIPT_KEYS).map(([n, k]) => `${n}-${k}`).sort());
   });
 
+  test('a handshake records its session and the node index in 1 round trip (2 on a Cluster: another slot)', async () => {
+    const w = world();
+    trips.count = 0;
+    const first = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: null, newTokenHash: 'th', userId: null, socketId: 'sock-1', nodeInstance: 'inst-a', now: Date.now() });
+    const handshakeTrips = trips.count;
+    process.stdout.write(`# handshake (session + node index): ${handshakeTrips} sequential round trips\n`);
+    assert.equal(handshakeTrips, redis.topology === 'cluster' ? 2 : 1);
+    assert.equal(await raw.hGet(keys.nodeConnections('inst-a'), 'hs-client'), String(first.epoch));
+    // A reconnect under another instance: indexed there under its new epoch; a refused one nowhere.
+    const second = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'th', newTokenHash: 'x', userId: null, socketId: 'sock-2', nodeInstance: 'inst-b', now: Date.now() });
+    assert.equal(second.epoch, first.epoch + 1);
+    assert.equal(await raw.hGet(keys.nodeConnections('inst-b'), 'hs-client'), String(second.epoch));
+    await assert.rejects(w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'wrong', newTokenHash: 'y', userId: null, socketId: 'sock-3', nodeInstance: 'inst-c', now: Date.now() }), /SESSION_INVALID|token/i);
+    assert.equal(await raw.hGet(keys.nodeConnections('inst-c'), 'hs-client'), null);
+  });
+
   test('a rejoin costs at most 2 sequential round trips (flush + fill ride one), and cancels nothing', async () => {
     const w = world();
     const room = await w.rooms.create({}, { userId: 'host' }, 'http');
