@@ -69,11 +69,12 @@ export class MembershipService {
   ) {}
 
   /**
-   * room:join. Order: entry checks (password budget, then the slow hash), and concurrently the
-   * session claims the room (one code room per client, atomic; released if the entry checks fail)
-   * → admission (atomic seat) → room:state → only now the connection hears the room → the window
-   * between admission and that moment is filled from the log. A wrong password never hears a
-   * thing; no event falls between the state and the stream.
+   * room:join. Order: the session claims the room (one code room per client, atomic; released if
+   * admission fails) → admission (entry checks and the seat, atomic; a room with a password hands
+   * out its hash first: an attempt is taken from the password budgets, the slow hash runs here,
+   * and admission is asked again with the verified hash) → room:state → only now the connection
+   * hears the room → the window between admission and that moment is filled from the log. A wrong
+   * password never hears a thing; no event falls between the state and the stream.
    */
   async join(conn: Conn, input: { roomCode: string; password?: string | undefined; guestName?: string | undefined; stateEvent?: boolean | undefined }): Promise<JoinResult> {
     const { clientId, epoch, userId } = conn.data;
@@ -81,28 +82,26 @@ export class MembershipService {
     if (conn.data.roomId && conn.data.roomId !== roomId) throw new TetherError('ALREADY_IN_ROOM', `already in room ${conn.data.roomId}; leave it first`);
     const name = userId ? conn.data.name : (input.guestName ?? conn.data.name);
 
-    // The entry checks read the room, the claim writes the session: independent keys, so both go
-    // out at once and share a round trip. A claim taken for a join whose entry checks then fail is
-    // released before the error is answered, as when admission fails: the client never sees it.
-    const claimed = this.claim(clientId, epoch, roomId);
+    const { fresh } = await this.claim(clientId, epoch, roomId);
     // Whether this worker already hears the room, from before admission fixes the state's seq.
     const hold = this.fanout.streamHold(roomId);
-    try {
-      await this.rooms.verifyEntry(roomId, input.password, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
-    } catch (err) {
-      const held = await claimed.catch(() => null);
-      if (held?.fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
-      throw err;
-    }
-    const { fresh } = await claimed;
     const broadcast = this.fanout.fromScript(roomId, 'room:participant:joined', { connId: conn.id });
-    let admitted;
+    const member = { clientId, userId, name, epoch };
+    let admission;
     try {
-      admitted = await this.store.admit(roomId, { clientId, userId, name, epoch }, Date.now(), broadcast);
+      admission = await this.store.admit(roomId, member, Date.now(), broadcast);
+      if (admission.kind === 'password') {
+        await this.rooms.checkPassword(input.password, admission.passwordHash, () => this.limits.passwordAttempt(roomId, clientId, conn.address));
+        admission = await this.store.admit(roomId, member, Date.now(), broadcast, admission.passwordHash);
+        // The password was changed between the two reads: the one checked is no longer the room's.
+        if (admission.kind === 'password') throw new TetherError('INVALID_PASSWORD');
+      }
     } catch (err) {
+      // A claim taken for a join that is refused is released before the error is answered.
       if (fresh) await this.sessions.clearRoom(clientId, roomId, epoch);
       throw err;
     }
+    const admitted = admission.kind === 'admitted' ? admission : null;
     if (!admitted) {
       // Already a member (a reload, a second tab after takeover): a rejoin, answered like a join
       // (room:state and the ack), not with a second copy as room:state_snapshot.

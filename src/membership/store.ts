@@ -1,5 +1,5 @@
 import { webhookFilter, type Config } from '../config/index.js';
-import type { LogEntry, Participant, ParticipantLeft, PresenceBatch, RoomStatePayload } from '@tether/protocol';
+import { TetherError, type LogEntry, type Participant, type ParticipantLeft, type PresenceBatch, type RoomStatePayload } from '@tether/protocol';
 import type { Keys } from '../redis/keys.js';
 import { broadcastArgs, type Scripts } from '../redis/scripts.js';
 import type { ScriptBroadcast } from '../fanout/port.js';
@@ -15,6 +15,9 @@ export interface Admitted {
   /** >0: a flush must be scheduled under this generation. */
   flushGeneration: number;
 }
+
+/** What an admission found: admitted, already a member (the caller rejoins), or a password to check first. */
+export type Admission = ({ kind: 'admitted' } & Admitted) | { kind: 'member' } | { kind: 'password'; passwordHash: string };
 
 export type RejoinRead =
   | { mode: 'replay'; seq: number; incarnation: string; more: boolean; entries: LogEntry[] }
@@ -46,19 +49,24 @@ export class MembershipStore {
   }
 
   /**
-   * Admits a member atomically (existence, capacity, membership) and announces it: a sequenced
-   * joined event, or — in a room of JOIN_BATCH_THRESHOLD members or more — the pending set of the
-   * next presence batch. null: already a member. `broadcast`: the script broadcasts the joined event.
+   * Admits a member atomically (entry checks, existence, capacity, membership) and announces it: a
+   * sequenced joined event, or — in a room of JOIN_BATCH_THRESHOLD members or more — the pending
+   * set of the next presence batch. A room with a password admits only once `verifiedPasswordHash`
+   * is its hash: until then the answer is the hash to check the password against. `broadcast`: the
+   * script broadcasts the joined event. Throws ROOM_NOT_FOUND, ROOM_FULL, NOT_IN_ROOM (a program room).
    */
-  async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number, broadcast: ScriptBroadcast | null): Promise<Admitted | null> {
+  async admit(roomId: string, m: { clientId: string; userId: string | null; name: string; epoch: number }, now: number, broadcast: ScriptBroadcast | null, verifiedPasswordHash = ''): Promise<Admission> {
     const e = this.config.events;
     const k = this.keys.room(roomId);
     const reply = await this.scripts.call('joinRoom', [...this.keys.roomState(roomId), k.log, k.hooks, k.flush], [
       m.clientId, m.userId ?? '', m.name, m.epoch, now, e.catchupMaxEvents, e.catchupTtlMs, this.config.rooms.ttlMs, webhookFilter(this.config),
-      this.config.sessions.joinBatchThreshold, this.flushTtlMs, ...broadcastArgs(broadcast),
+      this.config.sessions.joinBatchThreshold, this.flushTtlMs, ...broadcastArgs(broadcast), verifiedPasswordHash,
     ]);
-    if (!reply || reply[0] === 2) return null;
+    if (!reply || reply[0] === 2) return { kind: 'member' };
+    if (reply[0] === 3) throw new TetherError('NOT_IN_ROOM', 'program rooms are joined through the JWT rooms claim');
+    if (reply[0] === 4) return { kind: 'password', passwordHash: String(reply[1]) };
     return {
+      kind: 'admitted',
       seq: Number(reply[1]),
       self: participant(String(reply[2])),
       state: roomState(reply[3], reply[4], reply[5], now),

@@ -79,17 +79,13 @@ export class RoomService {
   }
 
   /**
-   * The checks before admission that need no atomicity: the room exists, is joinable by code, and
-   * the password (a slow hash, never run inside Redis) matches. `attempt` takes a password attempt
-   * from the budgets before the hash runs, so a locked-out guesser costs no scrypt time.
+   * A join's password check, against the hash admission handed out (joinRoom.lua): the slow hash
+   * never runs inside Redis. `attempt` takes a password attempt from the budgets before the hash
+   * runs, so a locked-out guesser costs no scrypt time.
    */
-  async verifyEntry(roomId: string, password: string | undefined, attempt: () => Promise<{ succeeded(): Promise<void> }>): Promise<void> {
-    const entry = await this.store.entry(roomId);
-    if (!entry) throw new TetherError('ROOM_NOT_FOUND');
-    if (entry.kind === 'program') throw new TetherError('NOT_IN_ROOM', 'program rooms are joined through the JWT rooms claim');
-    if (!entry.passwordHash) return;
+  async checkPassword(password: string | undefined, passwordHash: string, attempt: () => Promise<{ succeeded(): Promise<void> }>): Promise<void> {
     const budget = await attempt();
-    if (!(password && (await verifyPassword(password, entry.passwordHash)))) throw new TetherError('INVALID_PASSWORD');
+    if (!(password && (await verifyPassword(password, passwordHash)))) throw new TetherError('INVALID_PASSWORD');
     await budget.succeeded();
   }
 }

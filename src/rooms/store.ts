@@ -85,12 +85,6 @@ export class RoomStore {
     return this.redis.hGetAll(this.keys.room(roomId).meta);
   }
 
-  /** What admission needs to know before the atomic step: whether the room exists, its kind and password hash. */
-  async entry(roomId: string): Promise<{ kind: string; passwordHash: string } | null> {
-    const [kind, passwordHash] = await this.redis.hmGet(this.keys.room(roomId).meta, ['kind', 'passwordHash']);
-    return kind ? { kind, passwordHash: passwordHash ?? '' } : null;
-  }
-
   async isMember(roomId: string, clientId: string): Promise<boolean> {
     return (await this.redis.hExists(this.keys.room(roomId).members, clientId)) === 1;
   }

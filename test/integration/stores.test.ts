@@ -159,6 +159,31 @@ describe('stores against a real Redis', () => {
     assert.equal(await raw.hGet(keys.nodeConnections('inst-c'), 'hs-client'), null);
   });
 
+  test('admission checks the entry in its own read: a program room by code, a password hash to verify first', async () => {
+    const w = world();
+    const m = (clientId: string) => ({ clientId, userId: null, name: clientId, epoch: 1 });
+    await w.rooms.ensureProgramRoom('prog-entry');
+    await assert.rejects(w.store.admit('prog-entry', m('p1'), Date.now(), null), (e: TetherError) => e.code === 'NOT_IN_ROOM');
+    await assert.rejects(w.store.admit('NOSUCHRM', m('p1'), Date.now(), null), (e: TetherError) => e.code === 'ROOM_NOT_FOUND');
+
+    const room = await w.rooms.create({ password: 'pw' }, { userId: 'host' }, 'http');
+    const first = await w.store.admit(room.code, m('p2'), Date.now(), null);
+    assert.equal(first.kind, 'password');
+    const hash = (first as { passwordHash: string }).passwordHash;
+    assert.match(hash, /^scrypt\$/);
+    assert.equal(await raw.hExists(keys.room(room.code).members, 'p2'), 0, 'not seated before the password is checked');
+    assert.equal((await w.store.admit(room.code, m('p2'), Date.now(), null, 'scrypt$not-the-hash')).kind, 'password');
+    assert.equal((await w.store.admit(room.code, m('p2'), Date.now(), null, hash)).kind, 'admitted');
+    assert.equal((await w.store.admit(room.code, m('p2'), Date.now(), null, hash)).kind, 'member');
+    // Through the service: the claim is released when the password is wrong, and the right one admits.
+    const e = await session(w.sessions, 'p3');
+    const conn = fakeConn({ clientId: 'p3', epoch: e });
+    await assert.rejects(w.membership.join(conn, { roomCode: room.code, password: 'nope' }), (err: TetherError) => err.code === 'INVALID_PASSWORD');
+    assert.equal(await raw.hGet(keys.session('p3'), 'roomId'), null, 'claim released');
+    const joined = await w.membership.join(conn, { roomCode: room.code, password: 'pw' });
+    assert.equal(joined.self.clientId, 'p3');
+  });
+
   test('a rejoin costs at most 2 sequential round trips (flush + fill ride one), and cancels nothing', async () => {
     const w = world();
     const room = await w.rooms.create({}, { userId: 'host' }, 'http');

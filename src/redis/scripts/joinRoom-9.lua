@@ -1,7 +1,9 @@
 --@include common
 -- Admits a client to a room: existence, capacity and membership are checked and the member added
 -- in one atomic step, so two workers admitting the last seat at once cannot overfill the room.
--- The password is verified by the caller before (a slow hash has no place inside Redis).
+-- The entry checks come first, in the same read: a program room is not joined by code, and a room
+-- with a password admits only a caller that verified that very hash (a slow hash has no place
+-- inside Redis: the script hands the hash out, the caller checks the password and calls again).
 -- The join is announced by a sequenced room:participant:joined — unless the room already has
 -- batchThreshold members: then the member is written to the pending set like a return, and the
 -- batched presence flush (flushPresence) announces it in the window's room:presence `joined`, so
@@ -12,17 +14,22 @@
 -- ARGV clientId userId(''=guest) name epoch now maxEvents catchupTtlMs roomTtlMs webhookFilter
 --      batchThreshold(0 = never batch) flushTtlMs
 --      channel head tail: the joined event's broadcast (channel '' = none, see append_event in common)
+--      verifiedPasswordHash: the room's password hash the caller checked the password against ('' = none)
 -- Returns {1, seq, publicParticipantJson, metaFlat, memberJsons, playbackFlat, batched(0|1), flushGen}
 --           seq: of the room:participant:joined (0 when batched); flushGen > 0: schedule the flush
---         {2} already a member (caller rejoins instead), {-1} no room, {-2} full
+--         {2} already a member (caller rejoins instead), {3} a program room (joined through the
+--         JWT, never by code), {4, passwordHash} the password is to be checked first,
+--         {-1} no room, {-2} full
 local meta, members, users, playback, rtt, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local log, hooks, flush = KEYS[7], KEYS[8], KEYS[9]
 local clientId, userId, name = ARGV[1], ARGV[2], ARGV[3]
 local epoch, now = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-local m = redis.call('HMGET', meta, 'id', 'maxParticipants', 'hostClientId', 'hostUserId', 'inc', 'createdAt', 'seq')
+local m = redis.call('HMGET', meta, 'id', 'maxParticipants', 'hostClientId', 'hostUserId', 'inc', 'createdAt', 'seq', 'kind', 'passwordHash')
 local roomId = m[1]
 if not roomId then return {-1} end
+if m[8] == 'program' then return {3} end
+if m[9] and m[9] ~= '' and m[9] ~= ARGV[15] then return {4, m[9]} end
 if redis.call('HEXISTS', members, clientId) == 1 then return {2} end
 local count = redis.call('HLEN', members)
 if count >= tonumber(m[2]) then return {-2} end
