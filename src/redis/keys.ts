@@ -72,7 +72,7 @@ export class Keys {
     return [k.meta, k.members, k.users, k.playback, k.rtt, k.pending];
   }
 
-  /** hash: tokenHash userId socketId nodeId status roomId epoch connectedAt disconnectedAt */
+  /** hash: tokenHash userId socketId nodeId status roomId roomClaimedAt joinedAt epoch disconnectedAt */
   session(clientId: string): string {
     return `${this.prefix}:{c:${clientId}}:session`;
   }

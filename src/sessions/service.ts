@@ -67,7 +67,6 @@ export class SessionService {
       userId: identity?.userId ?? null,
       socketId: conn.id,
       nodeInstance,
-      now: Date.now(),
     });
     if (session.previous.status === 'connected' && session.previous.socketId && session.previous.socketId !== conn.id) {
       metrics.takeovers.inc();

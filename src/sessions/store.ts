@@ -31,11 +31,11 @@ export class SessionStore {
    * instance's index (in the same script, except on a Redis Cluster: see sessionConnect.lua).
    * Throws SESSION_INVALID / UNAUTHORIZED.
    */
-  async connect(a: { clientId: string; presentedTokenHash: string | null; newTokenHash: string; userId: string | null; socketId: string; nodeInstance: string; now: number }): Promise<SessionConnected> {
+  async connect(a: { clientId: string; presentedTokenHash: string | null; newTokenHash: string; userId: string | null; socketId: string; nodeInstance: string }): Promise<SessionConnected> {
     const cluster = this.config.redis.mode === 'cluster';
     const keys = [this.keys.session(a.clientId), ...(cluster ? [] : [this.keys.nodeConnections(a.nodeInstance)])];
     const reply = (await this.scripts.call('sessionConnect', keys, [
-      a.presentedTokenHash ?? '', a.newTokenHash, a.userId ?? '', a.socketId, a.nodeInstance, a.now, this.config.sessions.ttlMs, a.clientId,
+      a.presentedTokenHash ?? '', a.newTokenHash, a.userId ?? '', a.socketId, a.nodeInstance, this.config.sessions.ttlMs, a.clientId,
     ]))!;
     if (cluster) await this.index(a.nodeInstance, a.clientId, Number(reply[1]));
     return {

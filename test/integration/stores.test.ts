@@ -134,7 +134,7 @@ function world(cfg: Config = config) {
 }
 
 async function session(sessions: SessionStore, clientId: string): Promise<number> {
-  return (await sessions.connect({ clientId, presentedTokenHash: 'h', newTokenHash: 'h', userId: null, socketId: `s-${clientId}`, nodeInstance: 'i', now: Date.now() })).epoch;
+  return (await sessions.connect({ clientId, presentedTokenHash: 'h', newTokenHash: 'h', userId: null, socketId: `s-${clientId}`, nodeInstance: 'i' })).epoch;
 }
 
 describe('stores against a real Redis', () => {
@@ -146,16 +146,16 @@ describe('stores against a real Redis', () => {
   test('a handshake records its session and the node index in 1 round trip (2 on a Cluster: another slot)', async () => {
     const w = world();
     trips.count = 0;
-    const first = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: null, newTokenHash: 'th', userId: null, socketId: 'sock-1', nodeInstance: 'inst-a', now: Date.now() });
+    const first = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: null, newTokenHash: 'th', userId: null, socketId: 'sock-1', nodeInstance: 'inst-a' });
     const handshakeTrips = trips.count;
     process.stdout.write(`# handshake (session + node index): ${handshakeTrips} sequential round trips\n`);
     assert.equal(handshakeTrips, redis.topology === 'cluster' ? 2 : 1);
     assert.equal(await raw.hGet(keys.nodeConnections('inst-a'), 'hs-client'), String(first.epoch));
     // A reconnect under another instance: indexed there under its new epoch; a refused one nowhere.
-    const second = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'th', newTokenHash: 'x', userId: null, socketId: 'sock-2', nodeInstance: 'inst-b', now: Date.now() });
+    const second = await w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'th', newTokenHash: 'x', userId: null, socketId: 'sock-2', nodeInstance: 'inst-b' });
     assert.equal(second.epoch, first.epoch + 1);
     assert.equal(await raw.hGet(keys.nodeConnections('inst-b'), 'hs-client'), String(second.epoch));
-    await assert.rejects(w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'wrong', newTokenHash: 'y', userId: null, socketId: 'sock-3', nodeInstance: 'inst-c', now: Date.now() }), /SESSION_INVALID|token/i);
+    await assert.rejects(w.sessions.connect({ clientId: 'hs-client', presentedTokenHash: 'wrong', newTokenHash: 'y', userId: null, socketId: 'sock-3', nodeInstance: 'inst-c' }), /SESSION_INVALID|token/i);
     assert.equal(await raw.hGet(keys.nodeConnections('inst-c'), 'hs-client'), null);
   });
 

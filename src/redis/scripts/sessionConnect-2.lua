@@ -8,7 +8,7 @@
 -- the index does not list it. On a Redis Cluster the index lives in another slot: KEYS[2] is left
 -- out and the caller writes the index itself, once this returned.
 -- KEYS[1] session  KEYS[2] the node instance's index (optional, see above)
--- ARGV presentedTokenHash('' = none) newTokenHash userId(''=guest) socketId nodeId now sessionTtlMs clientId
+-- ARGV presentedTokenHash('' = none) newTokenHash userId(''=guest) socketId nodeId sessionTtlMs clientId
 -- Returns {1, epoch, issued(0|1), prevSocketId, prevNodeId, prevStatus, roomId}
 --         {-6} wrong or missing token  {-7} session belongs to another user
 local s = KEYS[1]
@@ -22,12 +22,14 @@ else
   issued = 1
 end
 local epoch = redis.call('HINCRBY', s, 'epoch', 1)
-local f = {'socketId', ARGV[4], 'nodeId', ARGV[5], 'status', 'connected', 'connectedAt', ARGV[6]}
+-- No connectedAt: nothing reads it (the worker keeps its connections' start), and an idle
+-- connection's Redis share is what the session hash holds.
+local f = {'socketId', ARGV[4], 'nodeId', ARGV[5], 'status', 'connected'}
 if issued == 1 then f[#f + 1] = 'tokenHash'; f[#f + 1] = ARGV[2] end
 -- A guest's session has no userId field (readers take a missing one as ''): one field less per
 -- idle guest. A guest session that signs in becomes the user's (the owner check above).
 if ARGV[3] ~= '' then f[#f + 1] = 'userId'; f[#f + 1] = ARGV[3] end
 redis.call('HSET', s, unpack(f))
-redis.call('PEXPIRE', s, ARGV[7])
-if KEYS[2] then redis.call('HSET', KEYS[2], ARGV[8], epoch) end
+redis.call('PEXPIRE', s, ARGV[6])
+if KEYS[2] then redis.call('HSET', KEYS[2], ARGV[7], epoch) end
 return {1, epoch, issued, cur[3] or '', cur[4] or '', cur[5] or '', cur[6] or ''}
