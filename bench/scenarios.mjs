@@ -467,7 +467,8 @@ export async function storm(ctx, s, { signal }) {
   };
   ctx.log(
     `  storm ${s.target}: ${r.affected} affected, 100% back in ${r.timeTo100RejoinedMs ?? '—'} ms, 100% with every missed event in ${r.timeTo100CompleteMs ?? '—'} ms, ` +
-      `missed ${r.missedEvents} (publisher-counted), recovered ${r.recoveredPct ?? '—'}%, presence ${out.presenceDeliveries}, reaper ${reaperActedMs ?? '—'} ms`,
+      `missed ${r.missedEvents} (publisher-counted), recovered ${r.recoveredPct ?? '—'}%, presence ${out.presenceDeliveries}, reaper ${reaperActedMs ?? '—'} ms` +
+      (r.toldClients > 0 ? `; told ${r.toldClients}: ${JSON.stringify(r.toldReasons)}` : ''),
   );
   return out;
 }

@@ -47,6 +47,13 @@ async function ack(socket, event, payload, timeoutMs = 15_000) {
 const guestName = (c) => `bench-${c.gi}`;
 const PRESENCE_EVENTS = new Set(['room:participant:joined', 'room:participant:left', 'room:presence']);
 
+/** The server said "you lost state": which path said it first (reported per run, so a told client can be traced). */
+function told(c, why, snapshot = true) {
+  if (snapshot) c.snapshot = true;
+  c.told = true;
+  c.toldWhy ??= why;
+}
+
 function trackSeq(c, seq, live = false) {
   const st = c.state;
   if (seq > (st.maxSeq ?? 0)) st.maxSeq = seq;
@@ -111,8 +118,7 @@ async function fillGap(c, s) {
         trackSeq(c, ev.seq);
       }
       if (!r.recovered) {
-        c.snapshot = true;
-        c.told = true;
+        told(c, 'gap fill: room:catchup not recovered');
         resetSeq(c, Math.max(...st.seqAbove));
         break;
       }
@@ -137,7 +143,7 @@ const tether = {
     });
     s.on('room:state_snapshot', (p) => {
       if (p?.room?.id && p.room.id !== c.roomId) return;
-      c.snapshot = true;
+      told(c, `room:state_snapshot (lastSeq ${c.state.seqContig}, room seq ${p.seq})`);
       resetSeq(c, p.seq);
     });
   },
@@ -162,13 +168,12 @@ const tether = {
     } catch (e) {
       if (e.code !== 'NOT_IN_ROOM') throw e;
       // Evicted meanwhile (grace period over): join again, which announces the member.
-      c.snapshot = true;
-      c.told = true;
+      told(c, 'room:rejoin NOT_IN_ROOM (evicted)');
       await tether.join(c, s);
       return;
     }
     c.recovered = res.recovered;
-    if (!res.recovered) c.told = true;
+    if (!res.recovered) told(c, `room:rejoin recovered: false (lastSeq ${c.state.seqContig}, room seq ${res.seq})`, false);
     let more = res.more;
     for (let page = 0; more && page < 100; page++) {
       const r = await ack(s, 'room:catchup', { roomId: c.roomId, fromSeq: c.state.seqContig, limit: 500 });
@@ -178,10 +183,7 @@ const tether = {
         trackSeq(c, ev.seq);
       }
       more = r.more && r.events.length > 0;
-      if (!r.recovered) {
-        c.snapshot = true;
-        c.told = true;
-      }
+      if (!r.recovered) told(c, 'rejoin paging: room:catchup not recovered');
     }
   },
 };
@@ -222,7 +224,7 @@ const csr = {
   async rejoin(c, s) {
     c.recovered = Boolean(s.recovered);
     if (c.recovered) return;
-    c.told = true;
+    told(c, 'Socket.IO recovery failed', false);
     await csr.join(c, s);
   },
 };

@@ -57,6 +57,7 @@ class Client {
     this.recovered = false;
     this.snapshot = false;
     this.told = false; // the server said "you lost state" (snapshot, recovered: false, evicted)
+    this.toldWhy = null;
     this.rejoinError = null;
     this.attempts = 0;
     this.arrivals = []; // [n, ms, …] of HTTP-stream events received after the drop
@@ -419,6 +420,7 @@ const commands = {
           recovered: c.recovered,
           snapshot: c.snapshot,
           told: c.told || c.snapshot,
+          toldWhy: c.toldWhy,
           attempts: c.attempts,
           rejoinError: c.rejoined ? null : c.rejoinError,
         });

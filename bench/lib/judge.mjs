@@ -59,6 +59,7 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
       recovered,
       lost,
       told: Boolean(c.told),
+      toldWhy: c.toldWhy ?? null,
       snapshot: Boolean(c.snapshot),
       recoveredFlag: Boolean(c.recovered),
       rejoinError: c.rejoinError ?? null,
@@ -108,6 +109,10 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
     lostUnaffected,
     silentLossClients: affected.filter((a) => a.lost > 0 && !a.told).length,
     toldClients: affected.filter((a) => a.told).length,
+    // Which path told them (the first per client): room:state_snapshot, recovered: false, evicted…
+    toldReasons: Object.fromEntries(
+      affected.filter((a) => a.told).reduce((m, a) => m.set(a.toldWhy ?? 'unknown', (m.get(a.toldWhy ?? 'unknown') ?? 0) + 1), new Map()),
+    ),
     snapshots: affected.filter((a) => a.snapshot).length,
     recoveredWithoutSnapshot: affected.filter((a) => a.recoveredFlag && !a.snapshot).length,
     duplicates: dups,
