@@ -34,6 +34,22 @@ test('missed events are counted from the publisher record: not held at the drop,
   assert.equal(r.duplicates, 1);
 });
 
+test('told clients are counted with the path that told them; a told client is never a silent loss', () => {
+  const base = { roomId: 'A', affected: true, dropAt: 250, connectedAt: 400, rejoinedAt: 450, held: { contig: 2, above: [] }, contig: 2, above: [6], arrivals: [6, 610], dups: 0 };
+  const recs = [
+    { ...base, told: true, snapshot: true, toldWhy: 'room:rejoin NOT_IN_ROOM (evicted)' },
+    { ...base, told: true, snapshot: true, toldWhy: 'room:rejoin NOT_IN_ROOM (evicted)' },
+    { ...base, told: true, snapshot: true, toldWhy: 'room:state_snapshot (lastSeq 2, room seq 6)' },
+    { ...base, told: true, snapshot: true },
+    { ...base, contig: 6, above: [], arrivals: [3, 430, 4, 440, 6, 610], told: false },
+  ];
+  const r = judgeOutage(pub, recs, 200, 1000);
+  assert.equal(r.toldClients, 4);
+  assert.deepEqual(r.toldReasons, { 'room:rejoin NOT_IN_ROOM (evicted)': 2, 'room:state_snapshot (lastSeq 2, room seq 6)': 1, unknown: 1 });
+  assert.equal(r.silentLossClients, 0);
+  assert.equal(r.snapshots, 4);
+});
+
 test('nothing missed gives recovered "—" (null), never 100 %; events before fromMs are not judged', () => {
   const recs = [{ roomId: 'A', affected: true, dropAt: 650, connectedAt: 660, rejoinedAt: 670, held: { contig: 6, above: [] }, contig: 6, above: [], arrivals: [], told: false, dups: 0 }];
   const r = judgeOutage(pub, recs, 640, 700);
