@@ -165,6 +165,10 @@ class Client {
         return;
       } catch (e) {
         s.removeAllListeners();
+        // Give up on this attempt as a client on a bad link does: drop the transport. socket.close()
+        // alone sends a namespace DISCONNECT when the socket is connected, which Tether takes as a
+        // deliberate leave (the seat goes, and the next attempt's rejoin finds NOT_IN_ROOM).
+        s.io.engine?.close();
         s.close();
         this.socket = old;
         this.rejoinError = String(e?.message ?? e);
