@@ -69,9 +69,9 @@ export class SocketIoFanout implements Fanout {
     private readonly addressOf: (req: IncomingMessage) => string,
     private readonly marks: BroadcastMarks,
     /** From the adapter: when a just-joined room's broadcasts reach this worker (see transport/io.ts). */
-    private readonly subscribed: (room: string) => Promise<Joined> = async () => ({ late: null }),
+    private readonly subscribed: (room: string) => Promise<Joined>,
     /** From the adapter: the message a script publishes to broadcast (null: scripts cannot). */
-    private readonly envelope: ((room: string, event: string, except: readonly string[]) => ScriptBroadcast) | null = null,
+    private readonly envelope: ((room: string, event: string, except: readonly string[]) => ScriptBroadcast) | null,
   ) {
     marks.watch(nsp.adapter);
     nsp.on('session:replace', ({ socketId, clientId, graceMs }) => this.replaceLocal(socketId, clientId, graceMs));
