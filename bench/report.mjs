@@ -200,6 +200,9 @@ export function buildReport(results) {
     ['reconnect p50 ms (drop → session)', (r) => r.reconnectMsP50],
     ['connect attempts per affected client, mean', (r) => r.reconnectAttemptsMean ?? null],
     ['connect attempts per affected client, max', (r) => r.reconnectAttemptsMax ?? null],
+    ['failed connect attempts: no session within 10 s', (r) => failedAttempts(r, (why) => why.startsWith('no session within 10s'))],
+    ['  of which queued unaccepted (TCP connected, 0 bytes read)', (r) => failedAttempts(r, (why) => why.includes('tcp connected, 0 bytes read'))],
+    ['failed connect attempts: other reasons', (r) => failedAttempts(r, (why) => !why.startsWith('no session within 10s'))],
     ['rejoin ack p50 ms', (r) => r.rejoinAckMsP50],
     ['rejoin ack p99 ms', (r) => r.rejoinAckMsP99],
     ['old NODE_ID left the node set after ms (reaper, or its clean stop)', (r) => r.reaperActedMs],
@@ -313,4 +316,10 @@ export function toMarkdown(blocks, level = '###') {
     if (b.after?.length) out.push(...b.after.map((l) => `- ${l}`), '');
   }
   return out.join('\n');
+}
+
+/** Failed connect attempts of a storm run whose reason matches (null for runs that did not record them). */
+function failedAttempts(r, match) {
+  if (!r.attemptFailures) return null;
+  return Object.entries(r.attemptFailures).reduce((n, [why, f]) => n + (match(why) ? f.attempts : 0), 0);
 }

@@ -468,7 +468,8 @@ export async function storm(ctx, s, { signal }) {
   ctx.log(
     `  storm ${s.target}: ${r.affected} affected, 100% back in ${r.timeTo100RejoinedMs ?? '—'} ms, 100% with every missed event in ${r.timeTo100CompleteMs ?? '—'} ms, ` +
       `missed ${r.missedEvents} (publisher-counted), recovered ${r.recoveredPct ?? '—'}%, presence ${out.presenceDeliveries}, reaper ${reaperActedMs ?? '—'} ms` +
-      (r.toldClients > 0 ? `; told ${r.toldClients}: ${JSON.stringify(r.toldReasons)}` : ''),
+      (r.toldClients > 0 ? `; told ${r.toldClients}: ${JSON.stringify(r.toldReasons)}` : '') +
+      (Object.keys(r.attemptFailures).length ? `; failed attempts ${JSON.stringify(r.attemptFailures)}` : ''),
   );
   return out;
 }

@@ -13,7 +13,12 @@ function waitSession(socket, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error('no session within 10s'));
+      // Where the attempt stood. "transport opening, tcp connected" is a connection waiting in the
+      // server's accept queue (its request sent, nothing read back); "tcp connecting", a SYN unanswered.
+      let stage = socket.connected ? 'namespace connected' : socket.io.engine?.readyState === 'open' ? 'transport open' : 'transport opening';
+      const tcp = socket.io.engine?.transport?.ws?._req?.socket; // ws internals: diagnostics only
+      if (stage === 'transport opening' && tcp) stage += tcp.connecting ? ', tcp connecting' : `, tcp connected, ${tcp.bytesRead} bytes read`;
+      reject(new Error(`no session within 10s (${stage})`));
     }, timeoutMs);
     const onSession = (s) => {
       cleanup();

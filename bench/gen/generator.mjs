@@ -60,6 +60,7 @@ class Client {
     this.toldWhy = null;
     this.rejoinError = null;
     this.attempts = 0;
+    this.failures = []; // [reason, ms the attempt took] per failed attempt
     this.arrivals = []; // [n, ms, …] of HTTP-stream events received after the drop
     this.dupsBase = this.dups;
     this.gapFilledBase = this.gapFilled;
@@ -147,6 +148,7 @@ class Client {
     for (let attempt = 0; attempt < 40 && Date.now() < deadline && !this.closing; attempt++) {
       const old = this.socket;
       const s = this.open(this.urls[w]);
+      const tryAt = Date.now();
       try {
         this.attempts++;
         await adapter.connect(this, s, true, old);
@@ -172,6 +174,7 @@ class Client {
         s.close();
         this.socket = old;
         this.rejoinError = String(e?.message ?? e);
+        this.failures.push(this.rejoinError.slice(0, 80), Date.now() - tryAt);
         w = this.urls.length > 1 ? 1 - w : w;
         await sleep(250 + Math.random() * 250);
       }
@@ -426,6 +429,7 @@ const commands = {
           told: c.told || c.snapshot,
           toldWhy: c.toldWhy,
           attempts: c.attempts,
+          failures: c.failures,
           rejoinError: c.rejoined ? null : c.rejoinError,
         });
       }

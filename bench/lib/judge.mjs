@@ -54,6 +54,7 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
       completeMs: complete ? Math.max(c.rejoinedAt, lastMissedArrival) - t0 : null,
       reconnectMs: c.connectedAt ? c.connectedAt - c.dropAt : null,
       attempts: c.attempts ?? 0,
+      failures: c.failures ?? [],
       rejoinAckMs: c.rejoinedAt !== null && c.connectedAt ? c.rejoinedAt - c.connectedAt : null,
       missed,
       recovered,
@@ -122,6 +123,8 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
     // generator's 10 s): more than one means the server could not take the storm at once.
     reconnectAttemptsMean: n ? round(sum('attempts') / n, 2) : null,
     reconnectAttemptsMax: n ? Math.max(...affected.map((a) => a.attempts)) : null,
+    // Why attempts failed, and how long a failed attempt took (a timeout costs its full 10 s).
+    attemptFailures: failureSummary(affected),
     rejoinAckMsP50: pct(sorted('rejoinAckMs'), 50),
     rejoinAckMsP99: pct(sorted('rejoinAckMs'), 99),
     neverBack: n - rejoined,
@@ -129,4 +132,23 @@ export function judgeOutage(pub, recs, t0, endAt, fromMs = 0) {
     publishFailed,
     errors: [...new Set(affected.map((a) => a.rejoinError).filter(Boolean))].slice(0, 3),
   };
+}
+
+/** Failed connect attempts by reason: how many, and the median time each took. */
+function failureSummary(affected) {
+  const by = new Map();
+  for (const a of affected) {
+    for (let i = 0; i < a.failures.length; i += 2) {
+      const reason = a.failures[i];
+      let e = by.get(reason);
+      if (!e) by.set(reason, (e = []));
+      e.push(a.failures[i + 1]);
+    }
+  }
+  return Object.fromEntries(
+    [...by].map(([reason, ms]) => {
+      ms.sort((x, y) => x - y);
+      return [reason, { attempts: ms.length, msP50: ms[Math.floor((ms.length - 1) / 2)] }];
+    }),
+  );
 }

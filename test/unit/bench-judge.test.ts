@@ -50,6 +50,24 @@ test('told clients are counted with the path that told them; a told client is ne
   assert.equal(r.snapshots, 4);
 });
 
+test('failed connect attempts are grouped by reason with the median time one took', () => {
+  const base = { roomId: 'A', affected: true, dropAt: 250, connectedAt: 400, rejoinedAt: 450, held: { contig: 2, above: [] }, contig: 6, above: [], arrivals: [], told: false, dups: 0 };
+  const timeout = 'no session within 10s (transport opening, tcp connected, 0 bytes read)';
+  const recs = [
+    { ...base, attempts: 3, failures: [timeout, 10_004, 'connect_error: websocket error', 3] },
+    { ...base, attempts: 2, failures: [timeout, 10_010] },
+    { ...base, attempts: 2, failures: [timeout, 10_001] },
+    { ...base, attempts: 1, failures: [] },
+  ];
+  const r = judgeOutage(pub, recs, 200, 1000);
+  assert.deepEqual(r.attemptFailures, {
+    [timeout]: { attempts: 3, msP50: 10_004 },
+    'connect_error: websocket error': { attempts: 1, msP50: 3 },
+  });
+  assert.equal(r.reconnectAttemptsMean, 2);
+  assert.deepEqual(judgeOutage(pub, [{ ...base, attempts: 1 }], 200, 1000).attemptFailures, {}, 'a record without failures (older generators) counts none');
+});
+
 test('nothing missed gives recovered "—" (null), never 100 %; events before fromMs are not judged', () => {
   const recs = [{ roomId: 'A', affected: true, dropAt: 650, connectedAt: 660, rejoinedAt: 670, held: { contig: 6, above: [] }, contig: 6, above: [], arrivals: [], told: false, dups: 0 }];
   const r = judgeOutage(pub, recs, 640, 700);
