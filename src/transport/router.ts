@@ -17,9 +17,17 @@ import type { TetherSocket } from './types.js';
  * One listener, built once per worker, serves every socket: Socket.IO calls `onAny` listeners
  * with the socket as `this` and the event name first. Per-socket closures (or one registered
  * listener per event and socket) would cost kilobytes per idle connection.
+ *
+ * The sockets share its listener list too. `socket.onAny()` gives each socket an array of its own,
+ * and V8 makes room for 16 entries at its first push: about 180 B per idle connection for one
+ * pointer. Socket.IO only reads the list (it copies it before each event), so every socket gets the
+ * same frozen one. The cost: nothing may call onAny/offAny on these sockets (on a frozen list that
+ * throws instead of touching the others). test/unit/router.test.ts checks both through Socket.IO's
+ * public `listenersAny()`, so a Socket.IO that renames the field fails there.
  */
 export class RequestRouter {
   private readonly listener: (this: TetherSocket, event: string, ...args: unknown[]) => void;
+  private readonly listeners: readonly ((this: TetherSocket, event: string, ...args: unknown[]) => void)[];
 
   constructor(
     private readonly log: Logger,
@@ -32,10 +40,11 @@ export class RequestRouter {
     this.listener = function (this: TetherSocket, event: string, ...args: unknown[]) {
       router.dispatch(this, event, byEvent.get(event), args);
     };
+    this.listeners = Object.freeze([this.listener]);
   }
 
   attach(socket: TetherSocket): void {
-    socket.onAny(this.listener);
+    (socket as unknown as { _anyListeners?: readonly unknown[] })._anyListeners = this.listeners;
   }
 
   private dispatch(socket: TetherSocket, event: string, def: RequestDef | undefined, args: unknown[]): void {
