@@ -148,7 +148,7 @@ function failureSummary(affected) {
   return Object.fromEntries(
     [...by].map(([reason, ms]) => {
       ms.sort((x, y) => x - y);
-      return [reason, { attempts: ms.length, msP50: ms[Math.floor((ms.length - 1) / 2)] }];
+      return [reason, { attempts: ms.length, msP50: pct(ms, 50) }];
     }),
   );
 }

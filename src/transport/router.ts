@@ -26,7 +26,7 @@ import type { TetherSocket } from './types.js';
  * public `listenersAny()`, so a Socket.IO that renames the field fails there.
  */
 export class RequestRouter {
-  private readonly listener: (this: TetherSocket, event: string, ...args: unknown[]) => void;
+  /** The one listener, in the one list every socket shares. */
   private readonly listeners: readonly ((this: TetherSocket, event: string, ...args: unknown[]) => void)[];
 
   constructor(
@@ -37,10 +37,11 @@ export class RequestRouter {
     const byEvent = new Map<string, RequestDef>(defs.map((d) => [d.event, d]));
     if (byEvent.size !== defs.length) throw new Error('two request definitions for one event');
     const router = this;
-    this.listener = function (this: TetherSocket, event: string, ...args: unknown[]) {
-      router.dispatch(this, event, byEvent.get(event), args);
-    };
-    this.listeners = Object.freeze([this.listener]);
+    this.listeners = Object.freeze([
+      function (this: TetherSocket, event: string, ...args: unknown[]) {
+        router.dispatch(this, event, byEvent.get(event), args);
+      },
+    ]);
   }
 
   attach(socket: TetherSocket): void {
